@@ -1,0 +1,121 @@
+"""The small interface every backend implements, and the data that crosses it."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+StepCallback = Callable[[int, int], None]
+"""Called as ``(step, total_steps)`` while a batch samples."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, read before validation.
+
+    ``params`` are the canonical parameter names (see ``sd_sweep.params``) the backend applies;
+    ``choices`` maps a parameter to the values it accepts (samplers, checkpoints, ...). A parameter
+    with choices only accepts those; one missing from ``choices`` accepts any value of its type.
+    """
+
+    name: str
+    params: frozenset[str]
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    size_multiple: int = 8
+    min_side: int = 8
+    max_side: int = 4096
+
+    def supports(self, param: str) -> bool:
+        """Whether ``param`` is applied; families are listed as ``lora:*`` or ``setting:*``."""
+        if param in self.params:
+            return True
+        family, sep, _ = param.partition(":")
+        return bool(sep) and f"{family}:*" in self.params
+
+
+@dataclass
+class GenerationRequest:
+    """One generation call: shared parameters plus per-image prompts and seeds.
+
+    ``params`` holds every resolved parameter of the batch (they are equal across its cells)
+    except the per-image ``prompts``, ``negative_prompts`` and ``seeds``.
+    """
+
+    params: dict[str, Any]
+    prompts: list[str]
+    negative_prompts: list[str]
+    seeds: list[int]
+    cell_ids: list[str]
+    cell_labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        sizes = {len(self.prompts), len(self.negative_prompts), len(self.seeds), len(self.cell_ids)}
+        if len(sizes) != 1:
+            msg = "prompts, negative_prompts, seeds and cell_ids must have one entry per image"
+            raise ValueError(msg)
+
+    @property
+    def size(self) -> int:
+        return len(self.prompts)
+
+
+@dataclass
+class GeneratedImage:
+    image: Image.Image
+    infotext: str
+
+
+class StopSignal:
+    """Thread-safe flags a run checks between batches (interrupt) and a backend may check per step."""
+
+    def __init__(self) -> None:
+        self._interrupt = threading.Event()
+        self._skip = threading.Event()
+
+    def interrupt(self) -> None:
+        self._interrupt.set()
+
+    def skip(self) -> None:
+        self._skip.set()
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupt.is_set()
+
+    def consume_skip(self) -> bool:
+        """True once after ``skip()``: the current batch is to be dropped."""
+        was_set = self._skip.is_set()
+        self._skip.clear()
+        return was_set
+
+    @property
+    def skip_requested(self) -> bool:
+        return self._skip.is_set()
+
+
+class Backend(ABC):
+    """Generates images for batches of a plan."""
+
+    @abstractmethod
+    def capabilities(self) -> Capabilities: ...
+
+    @abstractmethod
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None = None,
+        stop: StopSignal | None = None,
+    ) -> list[GeneratedImage]:
+        """Generate one image per entry of ``request``, in order.
+
+        Returns fewer images (possibly none) only when ``stop`` asked to interrupt or skip.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what the backend holds (models, sessions)."""

@@ -1,0 +1,222 @@
+"""``python -m sd_sweep``: plan, run and re-grid sweeps from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sd_sweep.errors import SpecError, SweepError
+
+if TYPE_CHECKING:
+    from sd_sweep.backends.base import Backend, StopSignal
+    from sd_sweep.plan import Cell, Plan
+    from sd_sweep.run import RunResult
+
+DEFAULT_OUT = Path("sweep-runs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sd_sweep", description="Prompt matrices and parameter sweeps.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("schema", help="print the JSON Schema of the sweep spec")
+
+    plan = commands.add_parser("plan", help="dry run: list cells, batches and the estimate, generate nothing")
+    plan.add_argument("spec", type=Path)
+    plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    _add_backend_options(plan)
+
+    run = commands.add_parser("run", help="run a sweep; re-running into the same folder resumes it")
+    run.add_argument("spec", type=Path)
+    run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of run folders (default: %(default)s)")
+    run.add_argument("--no-grid", action="store_true", help="save images only")
+    run.add_argument("--pixel-budget", type=int, default=64_000_000, help="largest grid sheet in pixels")
+    _add_backend_options(run)
+
+    grid = commands.add_parser("grid", help="redraw the grids of a run folder with another layout")
+    grid.add_argument("run_dir", type=Path)
+    grid.add_argument("--x", help="axis for the columns")
+    grid.add_argument("--y", help="axis for the rows")
+    grid.add_argument("--page", action="append", help="axis that splits pages (repeatable)")
+    grid.add_argument("--pixel-budget", type=int, default=64_000_000)
+    return parser
+
+
+def _add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="local diffusers folder or .safetensors/.ckpt file (default: a tiny model)")
+    parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as exc:
+        _print_problems(exc)
+        return 2
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _print_problems(exc: SpecError) -> None:
+    count = len(exc.problems)
+    print(f"error: the sweep is invalid ({count} problem{'s' if count != 1 else ''}):", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+def _backend(args: argparse.Namespace) -> Backend:
+    from sd_sweep.backends.diffusers_backend import DiffusersBackend
+
+    return DiffusersBackend(args.model, device=args.device)
+
+
+def cmd_schema(_: argparse.Namespace) -> int:
+    from sd_sweep.schema import spec_schema
+
+    print(json.dumps(spec_schema(), indent=2))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sd_sweep.plan import build_plan
+    from sd_sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    plan = build_plan(spec, _backend(args).capabilities())
+    if args.json:
+        print(json.dumps(plan.as_dict(), indent=1, default=str))
+    else:
+        _print_plan(plan)
+    return 0
+
+
+def _print_plan(plan: Plan) -> None:
+    from sd_sweep.run import describe_cell
+
+    estimate = plan.estimate
+    print(f"{plan.spec.name}: {estimate['cells']} cells in {estimate['batches']} batches on {plan.backend}")
+    print(
+        f"  {estimate['sampling_steps']} sampling steps, {estimate['checkpoint_loads']} checkpoint loads, "
+        f"{estimate['vae_loads']} VAE loads"
+    )
+    for number, batch in enumerate(plan.batches, 1):
+        print(f"  batch {number}:")
+        for cell_id in batch:
+            cell = plan.cell(cell_id)
+            print(f"    {cell.id}  {describe_cell(plan, cell)}  seed {cell.params['seed']}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sd_sweep.backends.base import StopSignal
+    from sd_sweep.run import run_sweep, summary
+    from sd_sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    run_dir = args.out / spec.name
+    stop = StopSignal()
+    backend = _backend(args)
+    with _interrupt_on_ctrl_c(stop):
+        result = run_sweep(
+            spec,
+            backend,
+            run_dir,
+            observer=TerminalProgress(),
+            stop=stop,
+            draw_grids=not args.no_grid,
+            pixel_budget=args.pixel_budget,
+        )
+    _print_result(result)
+    print(json.dumps(summary(result)))
+    return 0 if result.state == "finished" else 130
+
+
+def _print_result(result: RunResult) -> None:
+    print(f"run folder: {result.run_dir}")
+    print(f"  state: {result.state}; {len(result.generated)} images generated, {len(result.reused)} reused")
+    print(f"  images:   {result.run_dir / 'images'}")
+    for grid in result.grids:
+        print(f"  grid:     {grid}")
+    print(f"  manifest: {result.run_dir / 'manifest.json'}")
+    if result.state == "interrupted":
+        print("  run the same command again to finish it")
+
+
+class _interrupt_on_ctrl_c:  # noqa: N801 - used as a context manager
+    """First Ctrl-C: finish the current batch, save, stop. Second Ctrl-C: stop at once."""
+
+    def __init__(self, stop: StopSignal) -> None:
+        self.stop = stop
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        self.previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop.interrupted:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            print("\nstopping after the current batch (Ctrl-C again to abort)", file=sys.stderr)
+            self.stop.interrupt()
+
+        signal.signal(signal.SIGINT, handler)
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+
+class TerminalProgress:
+    """A tqdm bar over images, named after the current cell, with the step inside the batch."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.plan: Plan | None = None
+
+    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+        from tqdm import tqdm
+
+        self.plan = plan
+        total = sum(len(b) for b in todo)
+        reused = len(plan.cells) - total
+        note = f" ({reused} already done)" if reused else ""
+        print(f"{plan.spec.name}: {total} images in {len(todo)} batches{note}", file=sys.stderr)
+        self.bar = tqdm(total=total, unit="img", dynamic_ncols=True, file=sys.stderr)
+
+    def batch_started(self, number: int, cells: list[Cell]) -> None:
+        from sd_sweep.run import describe_cell
+
+        if self.bar is not None and self.plan is not None:
+            self.bar.set_description(describe_cell(self.plan, cells[0])[:40])
+
+    def step(self, step: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"step {step}/{total}")
+
+    def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
+        if self.bar is not None:
+            self.bar.update(saved)
+
+    def finished(self, result: RunResult) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_grid(args: argparse.Namespace) -> int:
+    from sd_sweep.sheets import render_run_grids
+    from sd_sweep.store import RunStore
+
+    store = RunStore.open(args.run_dir)
+    if not store.exists or "plan" not in store.manifest:
+        raise SweepError(f"{args.run_dir}: no run manifest here")
+    paths = render_run_grids(store, x=args.x, y=args.y, pages=args.page, pixel_budget=args.pixel_budget, prefix="slice")
+    for path in paths:
+        print(path)
+    return 0
+
+
+COMMANDS = {"schema": cmd_schema, "plan": cmd_plan, "run": cmd_run, "grid": cmd_grid}

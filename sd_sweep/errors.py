@@ -1,0 +1,49 @@
+"""The project's error types: every problem names the field and the value it is about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a sweep: where (``field``), what was there (``value``) and why."""
+
+    field: str
+    value: Any
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} (got {self.value!r})"
+
+    def as_dict(self) -> dict[str, Any]:
+        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else repr(self.value)
+        return {"field": self.field, "value": value, "message": self.message}
+
+
+class SweepError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class SpecError(SweepError):
+    """The sweep spec, or a value in it, is invalid. Carries every problem found."""
+
+    def __init__(self, problems: list[Problem] | Problem) -> None:
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, field: str, value: Any, message: str) -> SpecError:
+        return cls(Problem(field, value, message))
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [p.as_dict() for p in self.problems]
+
+
+class BackendError(SweepError):
+    """A backend failed to generate or to describe itself."""
+
+
+class RunStopped(SweepError):
+    """A run was interrupted; what finished before is saved."""

@@ -1,0 +1,118 @@
+"""The sweepable parameters: their names (the WebUI txt2img/img2img API's), types and roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sd_sweep.errors import SpecError
+
+BATCHABLE = frozenset({"prompt", "negative_prompt", "seed"})
+"""Parameters that may differ between the images of one generation call."""
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    name: str
+    kind: str
+    """Value type for parsing: int, float, str, bool, size, or styles."""
+    title: str
+    aliases: tuple[str, ...] = ()
+    switch_cost: int = 0
+    """Relative cost of changing this parameter between calls (model loads); orders execution."""
+    choices_from: str | None = None
+    """The capabilities' ``choices`` key whose values are the allowed values."""
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+def _p(name: str, kind: str, title: str, *aliases: str, **kw: object) -> ParamDef:
+    return ParamDef(name, kind, title, tuple(aliases), **kw)  # type: ignore[arg-type]
+
+
+PARAMS: dict[str, ParamDef] = {
+    d.name: d
+    for d in (
+        _p("prompt", "str", "Prompt"),
+        _p("negative_prompt", "str", "Negative prompt"),
+        _p("seed", "int", "Seed", minimum=-1, maximum=2**32 - 1),
+        _p("subseed", "int", "Variation seed", "var_seed", minimum=-1, maximum=2**32 - 1),
+        _p("subseed_strength", "float", "Variation strength", "var_strength", minimum=0, maximum=1),
+        _p("steps", "int", "Steps", minimum=1, maximum=1000),
+        _p("cfg_scale", "float", "CFG scale", "cfg", minimum=0, maximum=100),
+        _p("sampler_name", "str", "Sampler", "sampler", choices_from="sampler_name"),
+        _p("scheduler", "str", "Schedule type", choices_from="scheduler"),
+        _p("width", "int", "Width", minimum=8, maximum=16384),
+        _p("height", "int", "Height", minimum=8, maximum=16384),
+        _p("size", "size", "Size"),
+        _p("denoising_strength", "float", "Denoising", "hr_denoising_strength", minimum=0, maximum=1),
+        _p("clip_skip", "int", "Clip skip", "CLIP_stop_at_last_layers", minimum=1, maximum=12),
+        _p(
+            "checkpoint",
+            "str",
+            "Checkpoint",
+            "sd_model_checkpoint",
+            "model",
+            switch_cost=100,
+            choices_from="checkpoint",
+        ),
+        _p("vae", "str", "VAE", "sd_vae", switch_cost=10, choices_from="vae"),
+        _p("enable_hr", "bool", "Hires fix", "hires_fix"),
+        _p("hr_scale", "float", "Hires upscale", minimum=1, maximum=8),
+        _p("hr_upscaler", "str", "Hires upscaler", choices_from="hr_upscaler"),
+        _p("hr_second_pass_steps", "int", "Hires steps", minimum=0, maximum=1000),
+        _p("restore_faces", "bool", "Restore faces"),
+        _p("tiling", "bool", "Tiling"),
+        _p("styles", "styles", "Styles", choices_from="styles"),
+        _p("prompt_sr", "str", "Prompt S/R"),
+        _p("negative_prompt_sr", "str", "Negative prompt S/R"),
+        _p("prompt_matrix", "str", "Prompt matrix"),
+    )
+}
+
+NETWORK_TYPES = ("lora", "lyco", "hypernet")
+"""Extra-network tag names whose weight an axis ``<type>:<name>`` sweeps."""
+
+_ALIASES = {alias: d.name for d in PARAMS.values() for alias in d.aliases}
+
+DERIVED = frozenset({"size", "prompt_sr", "negative_prompt_sr", "prompt_matrix"})
+"""Axis parameters that are resolved into other parameters (and need those to be supported)."""
+
+REQUIRES = {
+    "size": ("width", "height"),
+    "prompt_sr": ("prompt",),
+    "negative_prompt_sr": ("negative_prompt",),
+    "prompt_matrix": ("prompt",),
+}
+
+
+def canonical_name(name: str) -> str:
+    """The canonical spelling of a parameter name; dynamic names (``setting:``, ``lora:``) kept as given."""
+    return _ALIASES.get(name, name)
+
+
+def param_def(name: str, field: str) -> ParamDef:
+    """The definition of a parameter, including the dynamic families.
+
+    ``setting:KEY`` (a WebUI setting, applied as an override), ``<network>:<name>`` (the weight of an
+    extra-network tag in the prompt) and ``host:<label>`` (an axis the host applies).
+    """
+    name = canonical_name(name)
+    if name in PARAMS:
+        return PARAMS[name]
+    family, sep, rest = name.partition(":")
+    if sep and rest:
+        if family == "setting":
+            return ParamDef(name, "str", rest)
+        if family in NETWORK_TYPES:
+            return ParamDef(name, "float", f"{family} {rest}")
+        if family == "host":
+            return ParamDef(name, "str", rest)
+    known = ", ".join(sorted(PARAMS))
+    msg = f"unknown parameter; known: {known}, setting:<key>, lora:<name>, host:<axis>"
+    raise SpecError.single(field, name, msg)
+
+
+def capability_key(name: str) -> str:
+    """The name a backend's ``Capabilities.params`` lists for a parameter (families as ``lora:*``)."""
+    family, sep, _ = name.partition(":")
+    return f"{family}:*" if sep and family in (*NETWORK_TYPES, "setting") else name

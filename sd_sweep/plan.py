@@ -1,0 +1,392 @@
+"""Expand a spec into cells, resolve random seeds once, order execution and batch it.
+
+The plan is data: a dry run returns it without generating anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from sd_sweep.backends.base import Capabilities
+from sd_sweep.errors import Problem, SpecError
+from sd_sweep.params import BATCHABLE, PARAMS, ParamDef, param_def
+from sd_sweep.prompts import network_tags
+from sd_sweep.resolve import Assignment, CellResolver, coerce_base
+from sd_sweep.spec import AxisSpec, Spec
+from sd_sweep.validate import check_axis_support, check_base_support, check_value
+from sd_sweep.values import format_value, parse_values
+
+RANDOM_SEED_LIMIT = 4294967294
+"""Random seeds are drawn below this bound, as the WebUI does."""
+
+
+@dataclass
+class Dimension:
+    """One dimension of the sweep: a single axis, or several zipped axes advancing together."""
+
+    name: str
+    title: str
+    axes: list[AxisSpec]
+    fields: list[str]
+    values: list[list[Any]]
+    labels: list[str]
+
+    @property
+    def length(self) -> int:
+        return len(self.labels)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "params": [a.param for a in self.axes],
+            "labels": self.labels,
+        }
+
+
+@dataclass
+class Cell:
+    id: str
+    index: int
+    """Position in display order (the Cartesian product, first dimension outermost)."""
+    coords: dict[str, int]
+    labels: dict[str, str]
+    params: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "index": self.index,
+            "coords": self.coords,
+            "labels": self.labels,
+            "params": self.params,
+        }
+
+
+@dataclass
+class Plan:
+    spec: Spec
+    dimensions: list[Dimension]
+    cells: list[Cell]
+    batches: list[list[str]]
+    seed_resolutions: dict[str, int]
+    estimate: dict[str, Any]
+    backend: str
+    _by_id: dict[str, Cell] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_id = {c.id: c for c in self.cells}
+
+    def cell(self, cell_id: str) -> Cell:
+        return self._by_id[cell_id]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.spec.name,
+            "backend": self.backend,
+            "batch_size": self.spec.batch_size,
+            "dimensions": [d.as_dict() for d in self.dimensions],
+            "layout": {"x": self.spec.layout.x, "y": self.spec.layout.y, "page": self.spec.layout.page},
+            "cells": [c.as_dict() for c in self.cells],
+            "batches": self.batches,
+            "seed_resolutions": self.seed_resolutions,
+            "estimate": self.estimate,
+        }
+
+
+def build_plan(
+    spec: Spec,
+    capabilities: Capabilities,
+    *,
+    seed_resolutions: dict[str, int] | None = None,
+    rng: random.Random | None = None,
+) -> Plan:
+    """Validate ``spec`` against a backend and expand it into a plan.
+
+    ``seed_resolutions`` carries the random seeds an earlier plan of the same run drew, so a
+    resumed or repeated run regenerates the same images. Raises ``SpecError`` with every problem.
+    """
+    problems: list[Problem] = []
+    rng = rng or random.Random()  # noqa: S311 - seeds, not secrets
+    resolutions = dict(seed_resolutions or {})
+    base = _validated_base(spec, capabilities, problems)
+    dimensions = _build_dimensions(spec, capabilities, base, problems)
+    _check_layout(spec, dimensions, problems)
+    total = math.prod(d.length for d in dimensions) if dimensions else 1
+    if total > spec.limits.max_cells:
+        problems.append(
+            Problem(
+                "limits.max_cells",
+                spec.limits.max_cells,
+                f"the sweep has {total} cells; raise limits.max_cells to at least {total} to run it",
+            )
+        )
+    if problems:
+        raise SpecError(problems)
+    _resolve_random_seeds(base, dimensions, resolutions, rng)
+    cells = _expand_cells(spec, base, dimensions, resolutions, problems)
+    if problems:
+        raise SpecError(problems)
+    ordered = execution_order(cells)
+    batches = make_batches(ordered, spec.batch_size)
+    return Plan(
+        spec=spec,
+        dimensions=dimensions,
+        cells=cells,
+        batches=[[c.id for c in batch] for batch in batches],
+        seed_resolutions=resolutions,
+        estimate=estimate(cells, batches),
+        backend=capabilities.name,
+    )
+
+
+def _validated_base(spec: Spec, caps: Capabilities, problems: list[Problem]) -> dict[str, Any]:
+    base = coerce_base(spec.base, problems)
+    check_base_support(base, caps, problems)
+    for name, value in base.items():
+        if name in PARAMS:
+            check_value(PARAMS[name], value, f"base.{name}", caps, problems)
+    return base
+
+
+def _build_dimensions(
+    spec: Spec, caps: Capabilities, base: dict[str, Any], problems: list[Problem]
+) -> list[Dimension]:
+    groups: dict[str, list[tuple[int, AxisSpec]]] = {}
+    for index, axis in enumerate(spec.axes):
+        groups.setdefault(axis.zip or f"\0{axis.name}", []).append((index, axis))
+    dimensions = []
+    for key, members in groups.items():
+        parsed = [_parse_axis(index, axis, caps, base, problems) for index, axis in members]
+        if any(p is None for p in parsed):
+            continue
+        lengths = {len(values) for values, _ in parsed}  # type: ignore[misc]
+        if len(lengths) > 1:
+            problems.append(
+                Problem(
+                    f"axes[{members[0][0]}].zip",
+                    members[0][1].zip,
+                    f"zipped axes must have the same number of values, got {sorted(lengths)}",
+                )
+            )
+            continue
+        axes = [axis for _, axis in members]
+        labels = [" / ".join(col) for col in zip(*(labels for _, labels in parsed))]  # type: ignore[misc]
+        dimensions.append(
+            Dimension(
+                name=key if not key.startswith("\0") else axes[0].name,
+                title=" / ".join(axis.title or param_def(axis.param, "").title for axis in axes),
+                axes=axes,
+                fields=[f"axes[{index}]" for index, _ in members],
+                values=[values for values, _ in parsed],  # type: ignore[misc]
+                labels=labels,
+            )
+        )
+    return dimensions
+
+
+def _parse_axis(
+    index: int, axis: AxisSpec, caps: Capabilities, base: dict[str, Any], problems: list[Problem]
+) -> tuple[list[Any], list[str]] | None:
+    where = f"axes[{index}]"
+    try:
+        definition = param_def(axis.param, f"{where}.param")
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return None
+    if not check_axis_support(definition, caps, f"{where}.param", problems):
+        return None
+    if definition.name == "prompt_matrix":
+        return _matrix_values(axis, base, where, problems)
+    try:
+        values = parse_values(axis.values, _parse_kind(definition), f"{where}.values")
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return None
+    if definition.name in ("prompt_sr", "negative_prompt_sr") and len(values) < 1:
+        problems.append(Problem(f"{where}.values", axis.values, "needs the search term as its first value"))
+        return None
+    before = len(problems)
+    for value in values:
+        check_value(definition, value, f"{where}.values", caps, problems)
+    if len(problems) > before:
+        return None
+    return values, [format_value(v) for v in values]
+
+
+def _parse_kind(definition: ParamDef) -> str:
+    if definition.kind == "styles":
+        return "str"
+    if definition.name.startswith("setting:") or definition.name.startswith("host:"):
+        return "str"
+    return definition.kind
+
+
+def _matrix_values(
+    axis: AxisSpec, base: dict[str, Any], where: str, problems: list[Problem]
+) -> tuple[list[Any], list[str]] | None:
+    from sd_sweep.prompts import prompt_matrix
+
+    target = axis.options.get("target", "prompt")
+    text = axis.values if axis.values is not None else base.get(target, "")
+    if isinstance(text, list) and len(text) == 1:
+        text = text[0]
+    if not isinstance(text, str) or "|" not in text:
+        problems.append(
+            Problem(f"{where}.values", text, f"a prompt matrix needs a {target} with parts separated by '|'")
+        )
+        return None
+    variants = prompt_matrix(
+        text, at_start=bool(axis.options.get("at_start", False)), delimiter=axis.options.get("delimiter", "comma")
+    )
+    optional = [part.strip(" ,") for part in text.split("|")[1:]]
+    labels = []
+    for mask in range(len(variants)):
+        included = [part for n, part in enumerate(optional) if mask & (1 << n)]
+        labels.append(" + ".join(included) if included else "(base)")
+    return variants, labels
+
+
+def _check_layout(spec: Spec, dimensions: list[Dimension], problems: list[Problem]) -> None:
+    names = {d.name for d in dimensions} | {a.name for d in dimensions for a in d.axes}
+    for key in ("x", "y"):
+        value = getattr(spec.layout, key)
+        if value is not None and value not in names:
+            problems.append(Problem(f"layout.{key}", value, f"not an axis name; axes: {sorted(names)}"))
+    for value in spec.layout.page:
+        if value not in names:
+            problems.append(Problem("layout.page", value, f"not an axis name; axes: {sorted(names)}"))
+    chosen = [v for v in (spec.layout.x, spec.layout.y, *spec.layout.page) if v is not None]
+    if len(chosen) != len(set(chosen)):
+        problems.append(Problem("layout", chosen, "an axis may appear only once in the layout"))
+
+
+def _resolve_random_seeds(
+    base: dict[str, Any], dimensions: list[Dimension], resolutions: dict[str, int], rng: random.Random
+) -> None:
+    for name in ("seed", "subseed"):
+        if base.get(name, -1 if name == "seed" else None) == -1:
+            resolutions.setdefault(f"base.{name}", rng.randrange(RANDOM_SEED_LIMIT))
+    for dimension in dimensions:
+        for axis, values in zip(dimension.axes, dimension.values):
+            if axis.param not in ("seed", "subseed"):
+                continue
+            for i, value in enumerate(values):
+                if value == -1:
+                    resolutions.setdefault(f"{axis.name}[{i}]", rng.randrange(RANDOM_SEED_LIMIT))
+
+
+def _expand_cells(
+    spec: Spec,
+    base: dict[str, Any],
+    dimensions: list[Dimension],
+    resolutions: dict[str, int],
+    problems: list[Problem],
+) -> list[Cell]:
+    resolver = CellResolver(base, resolutions)
+    cells: list[Cell] = []
+    seen_ids: dict[str, int] = {}
+    for index, combo in enumerate(itertools.product(*(range(d.length) for d in dimensions))):
+        assignments = [
+            Assignment(axis, field_name, i, values)
+            for d, i in zip(dimensions, combo)
+            for axis, field_name, values in zip(d.axes, d.fields, d.values)
+        ]
+        identity = resolver.identity(assignments)
+        params = resolver.resolve(assignments, problems)
+        if params is None:
+            continue
+        cell_id = _cell_id(identity, seen_ids)
+        cells.append(
+            Cell(
+                id=cell_id,
+                index=index,
+                coords={d.name: i for d, i in zip(dimensions, combo)},
+                labels={d.name: d.labels[i] for d, i in zip(dimensions, combo)},
+                params=params,
+            )
+        )
+    return cells
+
+
+def _cell_id(identity: dict[str, Any], seen: dict[str, int]) -> str:
+    """A stable id from what defines the cell's image, so a re-plan finds finished cells."""
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]  # noqa: S324
+    count = seen.get(digest, 0)
+    seen[digest] = count + 1
+    return digest if count == 0 else f"{digest}-{count + 1}"
+
+
+def batch_key(params: dict[str, Any]) -> str:
+    """Cells with equal keys may share one generation call.
+
+    Everything but prompt, negative prompt and seed must match, and so must the extra-network
+    tags of both prompts: the WebUI applies the first prompt's networks to the whole batch.
+    """
+    shared = {k: v for k, v in params.items() if k not in BATCHABLE}
+    shared["_networks"] = [network_tags(params.get("prompt", "")), network_tags(params.get("negative_prompt", ""))]
+    return json.dumps(shared, sort_keys=True, default=str)
+
+
+def execution_order(cells: list[Cell]) -> list[Cell]:
+    """Order cells so checkpoint, then VAE, then other switches happen as rarely as possible.
+
+    Each level is ordered by first appearance in display order, so the run still follows
+    the display order as closely as the switches allow.
+    """
+    first_seen: dict[tuple[str, str], int] = {}
+
+    def rank(level: str, value: Any) -> int:
+        return first_seen.setdefault((level, json.dumps(value, sort_keys=True, default=str)), len(first_seen))
+
+    switch_params = sorted((d for d in PARAMS.values() if d.switch_cost), key=lambda d: -d.switch_cost)
+    keys = {}
+    for cell in cells:
+        keys[cell.id] = (
+            *(rank(d.name, cell.params.get(d.name)) for d in switch_params),
+            rank("batch", batch_key(cell.params)),
+            cell.index,
+        )
+    return sorted(cells, key=lambda c: keys[c.id])
+
+
+def make_batches(ordered: list[Cell], batch_size: int) -> list[list[Cell]]:
+    batches: list[list[Cell]] = []
+    current_key = None
+    for cell in ordered:
+        key = batch_key(cell.params)
+        if batches and key == current_key and len(batches[-1]) < batch_size:
+            batches[-1].append(cell)
+        else:
+            batches.append([cell])
+            current_key = key
+    return batches
+
+
+def estimate(cells: list[Cell], batches: list[list[Cell]]) -> dict[str, Any]:
+    steps = 0
+    for cell in cells:
+        params = cell.params
+        steps += int(params.get("steps", 20))
+        if params.get("enable_hr"):
+            steps += int(params.get("hr_second_pass_steps") or params.get("steps", 20))
+    return {
+        "cells": len(cells),
+        "images": len(cells),
+        "batches": len(batches),
+        "sampling_steps": steps,
+        "checkpoint_loads": _switches(batches, "checkpoint"),
+        "vae_loads": _switches(batches, "vae"),
+    }
+
+
+def _switches(batches: list[list[Cell]], name: str) -> int:
+    values = [batch[0].params.get(name) for batch in batches]
+    changes = sum(1 for a, b in zip(values, values[1:]) if a != b)
+    return changes + (1 if values and values[0] is not None else 0)

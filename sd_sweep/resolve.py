@@ -1,0 +1,230 @@
+"""Turn a cell's axis values into its fully resolved generation parameters."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sd_sweep.errors import Problem, SpecError
+from sd_sweep.params import NETWORK_TYPES, PARAMS, param_def
+from sd_sweep.prompts import has_network_tag, search_replace, set_network_weight
+from sd_sweep.spec import AxisSpec
+
+MAX_BATCH_SIZE = 64
+AXIS_ONLY = frozenset({"prompt_sr", "negative_prompt_sr", "prompt_matrix"})
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One axis's value in one cell."""
+
+    axis: AxisSpec
+    field: str
+    index: int
+    values: list[Any]
+
+    @property
+    def value(self) -> Any:
+        return self.values[self.index]
+
+
+def coerce_base(base: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """Check and convert the base parameters to their types; settings move into override_settings."""
+    result: dict[str, Any] = {}
+    overrides = dict(base.get("override_settings") or {}) if isinstance(base.get("override_settings"), dict) else {}
+    for name, value in base.items():
+        where = f"base.{name}"
+        if name == "override_settings":
+            continue
+        if name == "batch_size":
+            result[name] = _coerce_batch_size(value, where, problems)
+        elif name in ("init_images", "mask"):
+            result[name] = value
+        elif name in AXIS_ONLY or name.split(":", 1)[0] in NETWORK_TYPES:
+            problems.append(Problem(where, value, "only valid on an axis"))
+        elif name.startswith("setting:"):
+            overrides[name.split(":", 1)[1]] = value
+        elif name == "size":
+            try:
+                result["width"], result["height"] = coerce_scalar(value, "size", where)
+            except SpecError as exc:
+                problems.extend(exc.problems)
+        elif name in PARAMS:
+            try:
+                result[name] = coerce_scalar(value, PARAMS[name].kind, where)
+            except SpecError as exc:
+                problems.extend(exc.problems)
+        else:
+            result[name] = value
+    if overrides:
+        result["override_settings"] = overrides
+    return result
+
+
+def _coerce_batch_size(value: Any, where: str, problems: list[Problem]) -> int:
+    try:
+        size = coerce_scalar(value, "int", where)
+    except SpecError as exc:
+        problems.extend(exc.problems)
+        return 1
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        problems.append(Problem(where, value, f"must be between 1 and {MAX_BATCH_SIZE}"))
+        return 1
+    return size
+
+
+def coerce_scalar(value: Any, kind: str, field: str) -> Any:
+    """Convert one base value to ``kind``; raise ``SpecError`` naming ``field`` when it can't be."""
+    if kind in ("int", "float"):
+        number = _number(value)
+        if number is None or (kind == "int" and not float(number).is_integer()):
+            raise SpecError.single(field, value, f"must be {'an integer' if kind == 'int' else 'a number'}")
+        return int(number) if kind == "int" else float(number)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise SpecError.single(field, value, "must be true or false")
+    if kind == "size":
+        from sd_sweep.values import parse_values
+
+        sizes = parse_values([value] if isinstance(value, str) else value, "size", field)
+        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            return int(value[0]), int(value[1])
+        if len(sizes) != 1:
+            raise SpecError.single(field, value, "must be one size like 512x768")
+        return sizes[0]
+    if kind == "styles":
+        if isinstance(value, str):
+            return [s.strip() for s in value.split(",") if s.strip()]
+        if isinstance(value, list) and all(isinstance(s, str) for s in value):
+            return list(value)
+        raise SpecError.single(field, value, "must be a list of style names")
+    if not isinstance(value, str):
+        raise SpecError.single(field, value, "must be a string")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def coerce_setting(value: Any) -> Any:
+    """Setting values from text become numbers or booleans where they look like one."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+class CellResolver:
+    """Applies axis values to the base in a fixed order.
+
+    Whole-value parameters first, then the prompt matrix, then extra-network weights, then
+    search/replace in axis order: so a LoRA-weight axis and a search/replace axis over LoRA
+    names compose (the weight is set on the tag before its name is replaced).
+    """
+
+    def __init__(self, base: dict[str, Any], seed_resolutions: dict[str, int]) -> None:
+        self.base = {k: v for k, v in base.items() if k not in ("batch_size",)}
+        self.seed_resolutions = seed_resolutions
+
+    def identity(self, assignments: list[Assignment]) -> dict[str, Any]:
+        """What defines the cell's image, with random seeds as symbols (stable across re-plans)."""
+        params = self._apply(assignments, [], symbolic_seeds=True)
+        return params or {}
+
+    def resolve(self, assignments: list[Assignment], problems: list[Problem]) -> dict[str, Any] | None:
+        return self._apply(assignments, problems, symbolic_seeds=False)
+
+    def _seed(self, key: str, symbolic: bool) -> Any:
+        return f"random:{key}" if symbolic else self.seed_resolutions[key]
+
+    def _apply(
+        self, assignments: list[Assignment], problems: list[Problem], *, symbolic_seeds: bool
+    ) -> dict[str, Any] | None:
+        params = copy.deepcopy(self.base)
+        params.setdefault("prompt", "")
+        params.setdefault("negative_prompt", "")
+        for name in ("seed", "subseed"):
+            if params.get(name, -1 if name == "seed" else None) == -1:
+                params[name] = self._seed(f"base.{name}", symbolic_seeds)
+        overrides = dict(params.pop("override_settings", {}))
+        text_ops: list[Assignment] = []
+        for item in assignments:
+            name, value = item.axis.param, item.value
+            if name == "size":
+                params["width"], params["height"] = value
+            elif name in ("seed", "subseed") and value == -1:
+                params[name] = self._seed(f"{item.axis.name}[{item.index}]", symbolic_seeds)
+            elif name == "styles":
+                params["styles"] = [*params.get("styles", []), *(s.strip() for s in str(value).split(",") if s.strip())]
+            elif name.startswith("setting:"):
+                overrides[name.split(":", 1)[1]] = coerce_setting(value)
+            elif name in AXIS_ONLY or name.split(":", 1)[0] in NETWORK_TYPES:
+                text_ops.append(item)
+            else:
+                params[name] = value
+        before = len(problems)
+        for item in sorted(text_ops, key=_text_op_order):
+            _apply_text_op(params, item, problems)
+        if overrides:
+            params["override_settings"] = overrides
+        return None if len(problems) > before else params
+
+
+def _text_op_order(item: Assignment) -> int:
+    if item.axis.param == "prompt_matrix":
+        return 0
+    if item.axis.param.split(":", 1)[0] in NETWORK_TYPES:
+        return 1
+    return 2
+
+
+def _apply_text_op(params: dict[str, Any], item: Assignment, problems: list[Problem]) -> None:
+    name, value = item.axis.param, item.value
+    if name == "prompt_matrix":
+        params[item.axis.options.get("target", "prompt")] = value
+        return
+    if name in ("prompt_sr", "negative_prompt_sr"):
+        term = str(item.values[0])
+        targets = ["negative_prompt"] if name == "negative_prompt_sr" else ["prompt", "negative_prompt"]
+        if not any(term in params[t] for t in targets):
+            where = "negative prompt" if name == "negative_prompt_sr" else "prompt or negative prompt"
+            _add_once(problems, Problem(f"{item.field}.values", term, f"search term not found in the {where}"))
+            return
+        for target in targets:
+            params[target] = search_replace(params[target], term, str(value))
+        return
+    network, tag_name = name.split(":", 1)
+    if not has_network_tag(params["prompt"], network, tag_name):
+        message = f"the prompt has no <{network}:{tag_name}:...> tag whose weight to set"
+        _add_once(problems, Problem(f"{item.field}.param", name, message))
+        return
+    params["prompt"] = set_network_weight(params["prompt"], network, tag_name, value)
+
+
+def _add_once(problems: list[Problem], problem: Problem) -> None:
+    if problem not in problems:
+        problems.append(problem)
+
+
+__all__ = ["Assignment", "CellResolver", "coerce_base", "coerce_scalar", "param_def"]

@@ -1,0 +1,160 @@
+"""Drive a backend through a plan, saving every finished batch before the next starts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sd_sweep.backends.base import Backend, GenerationRequest, StopSignal
+from sd_sweep.errors import BackendError
+from sd_sweep.plan import Cell, Plan, build_plan
+from sd_sweep.store import RunStore
+
+if TYPE_CHECKING:
+    from sd_sweep.spec import Spec
+
+DEFAULT_PIXEL_BUDGET = 64_000_000
+
+
+class RunObserver:
+    """Receives a run's progress; every method is optional."""
+
+    def started(self, plan: Plan, todo: list[list[Cell]]) -> None: ...
+
+    def batch_started(self, number: int, cells: list[Cell]) -> None: ...
+
+    def step(self, step: int, total: int) -> None: ...
+
+    def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None: ...
+
+    def finished(self, result: RunResult) -> None: ...
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    plan: Plan
+    state: str
+    """finished, interrupted or failed."""
+    generated: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    grids: list[Path] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    def image_paths(self) -> list[Path]:
+        """Every image of the plan that is on disk, in display order."""
+        store = RunStore.open(self.run_dir)
+        paths = (store.image_path(c.id) for c in self.plan.cells)
+        return [p for p in paths if p is not None]
+
+
+def describe_cell(plan: Plan, cell: Cell) -> str:
+    """``CFG scale 7, Sampler Euler a``: the cell's axis values, for progress text."""
+    titles = {d.name: d.title for d in plan.dimensions}
+    return ", ".join(f"{titles[name]} {label}" for name, label in cell.labels.items())
+
+
+def request_for(batch: list[Cell], plan: Plan) -> GenerationRequest:
+    shared = {k: v for k, v in batch[0].params.items() if k not in ("prompt", "negative_prompt", "seed")}
+    return GenerationRequest(
+        params=shared,
+        prompts=[c.params["prompt"] for c in batch],
+        negative_prompts=[c.params["negative_prompt"] for c in batch],
+        seeds=[int(c.params["seed"]) for c in batch],
+        cell_ids=[c.id for c in batch],
+        cell_labels=[describe_cell(plan, c) for c in batch],
+    )
+
+
+def run_sweep(
+    spec: Spec,
+    backend: Backend,
+    run_dir: Path | str,
+    *,
+    observer: RunObserver | None = None,
+    stop: StopSignal | None = None,
+    draw_grids: bool = True,
+    pixel_budget: int = DEFAULT_PIXEL_BUDGET,
+) -> RunResult:
+    """Plan ``spec`` (reusing the run folder's seeds), generate what is missing, save and grid it.
+
+    Raises ``SpecError`` before anything is generated when the spec is invalid. A backend error
+    stops the run after saving everything finished; the failed cells are retried next time.
+    """
+    started = time.monotonic()
+    observer = observer or RunObserver()
+    stop = stop or StopSignal()
+    store = RunStore.open(run_dir)
+    plan = build_plan(spec, backend.capabilities(), seed_resolutions=store.seed_resolutions)
+    store.begin(plan, spec.source)
+    done = store.done_ids()
+    todo = [[plan.cell(i) for i in batch if i not in done] for batch in plan.batches]
+    todo = [batch for batch in todo if batch]
+    result = RunResult(run_dir=Path(run_dir), plan=plan, state="finished")
+    result.reused = [c.id for c in plan.cells if c.id in done]
+    observer.started(plan, todo)
+    try:
+        for number, batch in enumerate(todo):
+            if stop.interrupted:
+                result.state = "interrupted"
+                break
+            _run_batch(number, batch, plan, backend, store, observer, stop, result)
+        if stop.interrupted and len(result.generated) + len(result.skipped) < sum(map(len, todo)):
+            result.state = "interrupted"
+    except Exception as exc:
+        result.state = "failed"
+        result.error = f"{type(exc).__name__}: {exc}"
+        store.finish("failed")
+        raise BackendError(result.error) from exc
+    if draw_grids:
+        from sd_sweep.sheets import render_run_grids
+
+        result.grids = render_run_grids(store, pixel_budget=pixel_budget)
+    store.finish(result.state)
+    result.seconds = time.monotonic() - started
+    observer.finished(result)
+    return result
+
+
+def _run_batch(
+    number: int,
+    batch: list[Cell],
+    plan: Plan,
+    backend: Backend,
+    store: RunStore,
+    observer: RunObserver,
+    stop: StopSignal,
+    result: RunResult,
+) -> None:
+    observer.batch_started(number, batch)
+    try:
+        images = backend.generate(request_for(batch, plan), on_step=observer.step, stop=stop)
+    except Exception as exc:
+        store.record_failure([c.id for c in batch], f"{type(exc).__name__}: {exc}")
+        raise
+    if stop.consume_skip():
+        result.skipped.extend(c.id for c in batch)
+        observer.batch_finished(number, batch, 0)
+        return
+    for cell, generated in zip(batch, images):
+        store.record_image(cell.id, generated.image, generated.infotext)
+        result.generated.append(cell.id)
+    store.save()
+    observer.batch_finished(number, batch, len(images))
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    return {
+        "run_dir": str(result.run_dir),
+        "state": result.state,
+        "generated": len(result.generated),
+        "reused": len(result.reused),
+        "skipped": len(result.skipped),
+        "grids": [str(p) for p in result.grids],
+        "images": str(result.run_dir / "images"),
+        "seconds": round(result.seconds, 2),
+    }
