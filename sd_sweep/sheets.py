@@ -50,7 +50,8 @@ def render_run_grids(
     written: list[Path] = []
     records: list[dict[str, Any]] = []
     for sheet in build_sheets(axes, entries, x=x, y=y, pages=pages, pixel_budget=pixel_budget):
-        path = out_dir / f"{prefix}-{sheet.stem}.png" if not sheet.stem.startswith(prefix) else out_dir / f"{sheet.stem}.png"
+        stem = sheet.stem.removeprefix("grid").lstrip("-")
+        path = out_dir / (f"{prefix}-{stem}.png" if stem else f"{prefix}.png")
         atomic_write_bytes(path, png_bytes(sheet.image, None))
         written.append(path)
         records.append({"file": str(path.relative_to(store.run_dir)), "title": sheet.title})
