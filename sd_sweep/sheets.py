@@ -49,9 +49,9 @@ def render_run_grids(
     out_dir = store.run_dir / "grids"
     written: list[Path] = []
     records: list[dict[str, Any]] = []
-    for sheet in build_sheets(axes, entries, x=x, y=y, pages=pages, pixel_budget=pixel_budget):
-        stem = sheet.stem.removeprefix("grid").lstrip("-")
-        path = out_dir / (f"{prefix}-{stem}.png" if stem else f"{prefix}.png")
+    sheets = build_sheets(axes, entries, x=x, y=y, pages=pages, pixel_budget=pixel_budget, stem_prefix=prefix)
+    for sheet in sheets:
+        path = out_dir / f"{sheet.stem}.png"
         atomic_write_bytes(path, png_bytes(sheet.image, None))
         written.append(path)
         records.append({"file": str(path.relative_to(store.run_dir)), "title": sheet.title})
