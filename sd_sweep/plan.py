@@ -245,7 +245,7 @@ def _matrix_values(
     variants = prompt_matrix(
         text, at_start=bool(axis.options.get("at_start", False)), delimiter=axis.options.get("delimiter", "comma")
     )
-    optional = [part.strip(" ,") for part in text.split("|")[1:]]
+    optional = [part.strip().strip(",") for part in text.split("|")[1:]]
     labels = []
     for mask in range(len(variants)):
         included = [part for n, part in enumerate(optional) if mask & (1 << n)]

@@ -1,0 +1,512 @@
+"""The WebUI backend: generates in-process through ``modules.processing`` of a running WebUI.
+
+Works with AUTOMATIC1111 WebUI v1.10.1 and Forge. ``modules`` is imported lazily (inside functions),
+so importing this module is cheap and works without a WebUI.
+
+Each batch of the plan becomes one ``process_images`` call on a fresh shallow copy of the user's
+``p`` (the template): styles, ``override_settings``, ``extra_generation_params`` and comments are
+copied per call; per-image prompts, negative prompts and seeds are lists, as the built-in Prompt
+matrix does. Checkpoint, VAE, clip skip and ``setting:KEY`` go through ``p.override_settings``;
+``host:LABEL`` parameters are applied by the X/Y/Z plot axis of that label, with its own function.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
+from sd_sweep.errors import BackendError, Problem, SpecError
+from sd_sweep.params import NETWORK_TYPES
+
+if TYPE_CHECKING:
+    from sd_sweep.plan import Plan
+
+log = logging.getLogger("sd_sweep.webui")
+
+COMMON_PARAMS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "subseed",
+        "subseed_strength",
+        "steps",
+        "cfg_scale",
+        "sampler_name",
+        "scheduler",
+        "width",
+        "height",
+        "checkpoint",
+        "vae",
+        "clip_skip",
+        "denoising_strength",
+        "restore_faces",
+        "tiling",
+        "styles",
+        "setting:*",
+        *(f"{n}:*" for n in NETWORK_TYPES),
+    }
+)
+TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
+
+FIELDS = (
+    "steps",
+    "cfg_scale",
+    "sampler_name",
+    "scheduler",
+    "width",
+    "height",
+    "subseed",
+    "subseed_strength",
+    "denoising_strength",
+    "restore_faces",
+    "tiling",
+    "enable_hr",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_second_pass_steps",
+)
+"""Parameters that are plain attributes of ``p`` (same name)."""
+
+BASE_FROM_P = (
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "subseed",
+    "subseed_strength",
+    "steps",
+    "cfg_scale",
+    "sampler_name",
+    "scheduler",
+    "width",
+    "height",
+    "batch_size",
+    "denoising_strength",
+    "restore_faces",
+    "tiling",
+    "styles",
+)
+TXT2IMG_BASE = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
+HOST_PREFIX = "host:"
+
+
+def webui_available() -> bool:
+    """Whether a WebUI's ``modules`` package can be imported here."""
+    return (
+        importlib.util.find_spec("modules") is not None and importlib.util.find_spec("modules.processing") is not None
+    )
+
+
+def is_forge() -> bool:
+    """Forge ships ``modules_forge``; it loads checkpoints and VAEs its own way (no VAE override)."""
+    try:
+        return importlib.util.find_spec("modules_forge") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _m(name: str) -> Any:
+    return importlib.import_module(f"modules.{name}")
+
+
+def base_from_p(p: Any, is_img2img: bool) -> dict[str, Any]:  # noqa: PLR0912
+    """The sweep's base parameters from what the user set in the WebUI (``p``)."""
+    base: dict[str, Any] = {}
+    names = BASE_FROM_P + (() if is_img2img else TXT2IMG_BASE)
+    for name in names:
+        if not hasattr(p, name):
+            continue
+        value = getattr(p, name)
+        if value is None:
+            continue
+        if name in ("prompt", "negative_prompt") and isinstance(value, list):
+            value = value[0] if value else ""
+        if name in ("seed", "subseed"):
+            value = _plain_seed(value)
+            if value is None:
+                continue
+        if name == "styles":
+            value = list(value)
+        if name in ("restore_faces", "tiling", "enable_hr"):
+            value = bool(value)
+        base[name] = value
+    if not is_img2img and not base.get("enable_hr"):
+        for name in TXT2IMG_BASE[1:]:
+            base.pop(name, None)
+    if not is_img2img and not base.get("enable_hr"):
+        base.pop("denoising_strength", None)
+    if not base.get("subseed_strength"):
+        base.pop("subseed", None)
+        base.pop("subseed_strength", None)
+    if base.get("scheduler") in ("", None):
+        base.pop("scheduler", None)
+    return base
+
+
+def _plain_seed(value: Any) -> int | None:
+    if isinstance(value, list):
+        value = value[0] if value else -1
+    if value in ("", None):
+        return -1
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+@dataclass
+class HostAxis:
+    label: str
+    option: Any
+    """The X/Y/Z plot's ``AxisOption``."""
+
+
+def find_xyz_module() -> Any | None:
+    """The loaded ``xyz_grid.py`` script module (found through ``scripts.scripts_data``), if any."""
+    try:
+        scripts = _m("scripts")
+    except ImportError:
+        return None
+    for data in getattr(scripts, "scripts_data", []):
+        module = getattr(data, "module", None)
+        path = str(getattr(data, "path", ""))
+        if path.replace("\\", "/").endswith("scripts/xyz_grid.py") and hasattr(module, "axis_options"):
+            return module
+    return None
+
+
+def host_axes(is_img2img: bool) -> dict[str, HostAxis]:
+    """The X/Y/Z plot's axes for one tab, those other extensions appended included (label -> axis)."""
+    module = find_xyz_module()
+    axes: dict[str, HostAxis] = {}
+    if module is None:
+        return axes
+    for option in list(module.axis_options):
+        tab = getattr(option, "is_img2img", None)
+        if tab is not None and bool(tab) != is_img2img:
+            continue
+        label = str(getattr(option, "label", ""))
+        if not label or label == "Nothing" or label in axes:
+            continue
+        axes[label] = HostAxis(label, option)
+    return axes
+
+
+def host_choices(axis: HostAxis) -> list[str]:
+    choices = getattr(axis.option, "choices", None)
+    if not callable(choices):
+        return []
+    try:
+        return [str(c) for c in choices()]
+    except Exception:  # an extension's choices() may fail before its models are listed
+        log.debug("choices() of X/Y/Z axis %r failed", axis.label, exc_info=True)
+        return []
+
+
+def convert_host_value(axis: HostAxis, value: Any) -> Any:
+    kind = getattr(axis.option, "type", str)
+    if kind is int:
+        return int(float(value)) if isinstance(value, str) else int(value)
+    if kind is float:
+        return float(value)
+    if kind is str or getattr(kind, "__name__", "") == "str_permutations":
+        return str(value)
+    try:
+        return kind(value)
+    except Exception:
+        return value
+
+
+class WebUIStopSignal(StopSignal):
+    """The engine's stop flags, also raised by the WebUI's Interrupt (``state.interrupted``/``stopping_generation``)."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__()
+        self.state = state
+
+    @property
+    def interrupted(self) -> bool:
+        if getattr(self.state, "interrupted", False) or getattr(self.state, "stopping_generation", False):
+            self.interrupt()
+        return super().interrupted
+
+
+class WebUIBackend(Backend):
+    """Generates through ``modules.processing.process_images`` with ``p`` as the template of every call.
+
+    ``save_samples=False`` keeps the WebUI from also saving each image with the normal samples (the
+    run folder always gets them). Call ``check_host_values(plan)`` before running a plan that uses
+    ``host:`` axes, so their ``confirm`` functions refuse bad values before the first image.
+    """
+
+    def __init__(self, p: Any, *, is_img2img: bool | None = None, save_samples: bool = True) -> None:
+        self.p = p
+        if is_img2img is None:
+            is_img2img = hasattr(p, "init_images")
+        self.is_img2img = is_img2img
+        self.save_samples = save_samples
+        self.forge = is_forge()
+        self.calls = 0
+        self._host = host_axes(is_img2img)
+        self._host_xs: dict[str, list[Any]] = {}
+
+    # --- description -------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return "forge" if self.forge else "webui"
+
+    def capabilities(self) -> Capabilities:
+        shared = _m("shared")
+        params = set(COMMON_PARAMS)
+        if not self.is_img2img:
+            params |= TXT2IMG_ONLY
+        if self.forge:
+            params.discard("vae")  # Forge ignores sd_vae overrides (its VAE is a module choice)
+        params |= {HOST_PREFIX + label for label in self._host}
+        choices = {
+            "sampler_name": self._samplers(),
+            "scheduler": self._schedulers(),
+            "checkpoint": self._checkpoints(),
+            "vae": ("Automatic", "None", *self._vaes()),
+            "hr_upscaler": self._upscalers(shared),
+            "styles": tuple(getattr(getattr(shared, "prompt_styles", None), "styles", {}) or {}),
+        }
+        return Capabilities(
+            name=self.name, params=frozenset(params), choices=choices, size_multiple=8, min_side=64, max_side=4096
+        )
+
+    def _samplers(self) -> tuple[str, ...]:
+        sd_samplers = _m("sd_samplers")
+        visible = getattr(sd_samplers, "visible_samplers", None)
+        items = visible() if callable(visible) else getattr(sd_samplers, "all_samplers", [])
+        return tuple(dict.fromkeys(s.name for s in items))
+
+    def _schedulers(self) -> tuple[str, ...]:
+        try:
+            sd_schedulers = _m("sd_schedulers")
+        except ImportError:
+            return ("Automatic",)
+        labels = [getattr(s, "label", s.name) for s in sd_schedulers.schedulers]
+        return tuple(dict.fromkeys(["Automatic", *labels]))
+
+    def _checkpoints(self) -> tuple[str, ...]:
+        sd_models = _m("sd_models")
+        names: list[str] = []
+        for info in sd_models.checkpoints_list.values():
+            names += [info.title, info.name, getattr(info, "model_name", info.name)]
+        return tuple(dict.fromkeys(n for n in names if n))
+
+    def _vaes(self) -> tuple[str, ...]:
+        try:
+            return tuple(_m("sd_vae").vae_dict)
+        except ImportError:
+            return ()
+
+    @staticmethod
+    def _upscalers(shared: Any) -> tuple[str, ...]:
+        latent = list(getattr(shared, "latent_upscale_modes", {}) or {})
+        others = [u.name for u in getattr(shared, "sd_upscalers", []) or []]
+        return tuple(dict.fromkeys([*latent, *others]))
+
+    @property
+    def host_axis_labels(self) -> list[str]:
+        return list(self._host)
+
+    def check_host_values(self, plan: Plan) -> None:
+        """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
+        problems: list[Problem] = []
+        for dimension in plan.dimensions:
+            for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields, strict=False):
+                if not axis.param.startswith(HOST_PREFIX):
+                    continue
+                host = self._host.get(axis.param[len(HOST_PREFIX) :])
+                if host is None:
+                    problems.append(Problem(f"{where}.param", axis.param, "no X/Y/Z axis with this label here"))
+                    continue
+                try:
+                    converted = [convert_host_value(host, v) for v in values]
+                except (TypeError, ValueError) as exc:
+                    problems.append(Problem(f"{where}.values", values, f"not valid for {host.label}: {exc}"))
+                    continue
+                confirm = getattr(host.option, "confirm", None)
+                if confirm is not None:
+                    try:
+                        confirm(self.p, converted)
+                    except Exception as exc:
+                        problems.append(Problem(f"{where}.values", values, f"{host.label}: {exc}"))
+                        continue
+                self._host_xs[host.label] = converted
+        if problems:
+            raise SpecError(problems)
+
+    # --- generation --------------------------------------------------------------------------
+    def job_for(self, request: GenerationRequest) -> Any:
+        """A fresh copy of the template ``p`` with the batch's values applied (not yet processed)."""
+        p = self.p
+        pc = copy.copy(p)
+        pc.styles = list(getattr(p, "styles", None) or [])
+        pc.override_settings = dict(getattr(p, "override_settings", None) or {})
+        pc.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
+        if hasattr(p, "comments"):
+            pc.comments = {}
+        params = request.params
+        for name in FIELDS:
+            if name in params and (hasattr(p, name) or name in ("restore_faces", "tiling")):
+                setattr(pc, name, params[name])
+        if "styles" in params:
+            pc.styles = list(params["styles"])
+        overrides = dict(params.get("override_settings") or {})
+        pc.override_settings.update(overrides)
+        if params.get("checkpoint") is not None:
+            pc.override_settings["sd_model_checkpoint"] = self._checkpoint_alias(str(params["checkpoint"]))
+        if params.get("vae") is not None:
+            if self.forge:
+                raise BackendError("Forge selects the VAE as a module; the VAE parameter cannot be swept there")
+            pc.override_settings["sd_vae"] = str(params["vae"])
+        if params.get("clip_skip") is not None:
+            pc.override_settings["CLIP_stop_at_last_layers"] = int(params["clip_skip"])
+        if self.forge and "cfg_scale" in params and hasattr(pc, "hr_cfg") and params["cfg_scale"] != p.cfg_scale:
+            pc.hr_cfg = params["cfg_scale"]  # Forge's hires pass uses hr_cfg, not cfg_scale
+        pc.prompt = list(request.prompts)
+        pc.negative_prompt = list(request.negative_prompts)
+        pc.seed = [int(s) for s in request.seeds]
+        pc.batch_size = request.size
+        pc.n_iter = 1
+        pc.do_not_save_grid = True
+        pc.do_not_save_samples = bool(getattr(p, "do_not_save_samples", False)) or not self.save_samples
+        pc.override_settings_restore_afterwards = True
+        for name, value in params.items():
+            if name.startswith(HOST_PREFIX):
+                self._apply_host(pc, name[len(HOST_PREFIX) :], value)
+        return pc
+
+    def _checkpoint_alias(self, value: str) -> str:
+        sd_models = _m("sd_models")
+        info = sd_models.checkpoint_aliases.get(value)
+        if info is None:
+            msg = f"unknown checkpoint {value!r}; it is not (any longer) in the WebUI's checkpoint list"
+            raise BackendError(msg)
+        return info.title
+
+    def _apply_host(self, pc: Any, label: str, value: Any) -> None:
+        host = self._host.get(label)
+        if host is None:
+            raise BackendError(f"no X/Y/Z axis {label!r} in this WebUI tab")
+        x = convert_host_value(host, value)
+        xs = self._host_xs.get(label) or [x]
+        host.option.apply(pc, x, xs)
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_step: StepCallback | None = None,
+        stop: StopSignal | None = None,
+    ) -> list[GeneratedImage]:
+        shared = _m("shared")
+        processing = _m("processing")
+        state = shared.state
+        if request.size == 0:
+            return []
+        if state.interrupted or getattr(state, "stopping_generation", False):
+            if stop is not None:
+                stop.interrupt()
+            return []
+        pc = self.job_for(request)
+        self.calls += 1
+        try:
+            processed = processing.process_images(pc)
+        finally:
+            close = getattr(pc, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.debug("p.close() failed", exc_info=True)
+        if state.skipped:
+            state.skipped = False
+            if stop is not None:
+                stop.skip()
+            return []
+        if state.interrupted:
+            # a hard interrupt leaves partly denoised images: drop them, the batch is redone next time
+            if stop is not None:
+                stop.interrupt()
+            return []
+        if getattr(state, "stopping_generation", False) and stop is not None:
+            stop.interrupt()  # "interrupt after current": keep this batch, run no more
+        first = int(getattr(processed, "index_of_first_image", 0) or 0)
+        images = list(processed.images[first : first + request.size])
+        infotexts = list(processed.infotexts[first : first + request.size])
+        result = []
+        for index, image in enumerate(images):
+            text = infotexts[index] if index < len(infotexts) else processed.info
+            result.append(GeneratedImage(image=image, infotext=text))
+        return result
+
+    # --- keeping the user's settings ---------------------------------------------------------
+    @contextmanager
+    def session(self, uses_models: bool = True) -> Iterator[None]:
+        """Run a sweep: every setting the sweep touched is as it was afterwards, also after an error.
+
+        ``process_images`` restores only overrides of keys already in ``opts.data``; X/Y/Z axes may
+        write ``opts.data`` directly. So the whole ``opts.data`` is snapshotted and changed keys are put
+        back (keys the sweep added are removed). The user's checkpoint and VAE are reloaded when the
+        sweep may have switched them.
+        """
+        shared = _m("shared")
+        opts = shared.opts
+        before = dict(opts.data)
+        try:
+            yield
+        finally:
+            changed = _restore_options(opts, before)
+            if uses_models or {"sd_model_checkpoint", "sd_vae"} & changed:
+                self._reload_user_models(changed)
+
+    def _reload_user_models(self, changed: set[str]) -> None:
+        if self.forge:
+            if "sd_model_checkpoint" in changed:
+                _forge_refresh_loading_parameters()
+            return
+        try:
+            _m("sd_models").reload_model_weights()
+        except Exception:
+            log.exception("sd-webui-sweep: could not reload the user's checkpoint")
+        try:
+            _m("sd_vae").reload_vae_weights()
+        except Exception:
+            log.exception("sd-webui-sweep: could not reload the user's VAE")
+
+
+def _restore_options(opts: Any, before: dict[str, Any]) -> set[str]:
+    data = opts.data
+    changed: set[str] = set()
+    for key in list(data):
+        if key not in before:
+            del data[key]
+            changed.add(key)
+    for key, value in before.items():
+        if key not in data or (data[key] is not value and data[key] != value):
+            data[key] = value
+            changed.add(key)
+    return changed
+
+
+def _forge_refresh_loading_parameters() -> None:
+    try:
+        main_entry = importlib.import_module("modules_forge.main_entry")
+    except ImportError:
+        return
+    refresh = getattr(main_entry, "refresh_model_loading_parameters", None)
+    if callable(refresh):
+        try:
+            refresh()
+        except Exception:
+            log.exception("sd-webui-sweep: could not restore Forge's model loading parameters")

@@ -1,0 +1,335 @@
+"""Run a sweep inside the WebUI: the body of ``Script.run``.
+
+Called with the caller's ``queue_lock`` held and ``state.begin()`` done (by the WebUI's txt2img/img2img
+handlers and by ``/sdapi/v1/*2img``); this never takes the lock or calls ``state.begin/end``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sd_sweep.errors import Problem, SpecError, SweepError
+from sd_sweep.params import PARAMS
+from sd_sweep.run import RunObserver, RunResult, describe_cell, run_sweep
+from sd_sweep.spec import Spec, parse_text, spec_from_dict
+
+log = logging.getLogger("sd_sweep.webui")
+
+SPEC_FIELD = "spec"
+
+
+class SweepInputError(RuntimeError):
+    """The sweep given to the script is invalid; the message lists every problem (field and value)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"- {p}" for p in problems)
+        super().__init__(f"the sweep is invalid ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n{lines}")
+
+
+def spec_document(spec_input: Any) -> dict[str, Any]:
+    """The spec as a mapping, from YAML/JSON text (the UI and ``script_args[0]``) or a mapping (raw API JSON)."""
+    if isinstance(spec_input, dict):
+        return dict(spec_input)
+    if spec_input is None or (isinstance(spec_input, str) and not spec_input.strip()):
+        raise SpecError.single(SPEC_FIELD, spec_input, "empty: add at least one axis (or paste a spec)")
+    if not isinstance(spec_input, str):
+        raise SpecError.single(SPEC_FIELD, spec_input, "must be YAML or JSON text, or a JSON object")
+    return parse_text(spec_input, SPEC_FIELD)
+
+
+def effective_document(document: dict[str, Any], ui_base: dict[str, Any], default_max_cells: int) -> dict[str, Any]:
+    """The spec with the WebUI's values as its base; base values written in the spec win."""
+    from sd_sweep.params import canonical_name
+
+    doc = dict(document)
+    spec_base = doc.get("base") or {}
+    if not isinstance(spec_base, dict):
+        return doc  # spec_from_dict reports it
+    base = dict(ui_base)
+    for key, value in spec_base.items():
+        name = canonical_name(str(key))
+        if name == "size":
+            base.pop("width", None)
+            base.pop("height", None)
+        base[name] = value
+    doc["base"] = base
+    limits = doc.get("limits")
+    if limits is None:
+        doc["limits"] = {"max_cells": int(default_max_cells)}
+    return doc
+
+
+def load_effective_spec(spec_input: Any, ui_base: dict[str, Any], default_max_cells: int) -> Spec:
+    return spec_from_dict(effective_document(spec_document(spec_input), ui_base, default_max_cells))
+
+
+def run_folder(root: str | Path, spec: Spec, random_seeds: bool) -> Path:
+    """The run folder of a sweep: the same sweep (same effective spec) continues in the same folder.
+
+    With random seeds, a finished run is not repeated: the next free numbered folder is used.
+    """
+    from sd_sweep.store import RunStore
+
+    digest = hashlib.sha1(json.dumps(spec.source, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    base = Path(root) / f"{spec.name}-{digest}"
+    candidate, n = base, 2
+    while random_seeds:
+        try:
+            store = RunStore.open(candidate)
+        except SweepError:
+            break
+        if not store.exists or store.manifest.get("state") != "finished":
+            break
+        candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return candidate
+
+
+def has_random_seeds(spec: Spec) -> bool:
+    if int(spec.base.get("seed", -1) if str(spec.base.get("seed", -1)).lstrip("-").isdigit() else 0) == -1:
+        return True
+    for axis in spec.axes:
+        if axis.param in ("seed", "subseed"):
+            values = axis.values if isinstance(axis.values, list) else str(axis.values).split(",")
+            if any(str(v).strip() == "-1" for v in values):
+                return True
+    return False
+
+
+class WebUIProgress(RunObserver):
+    """Drives the WebUI's progress bar: job count = images, text names the cell."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.total = 0
+        self.done = 0
+        self.initial = 0
+        self.plan = None
+
+    def started(self, plan: Any, todo: list[list[Any]]) -> None:
+        self.plan = plan
+        self.total = len(plan.cells)
+        self.done = self.initial = self.total - sum(len(batch) for batch in todo)
+        images = sum(len(batch) for batch in todo)
+        self.state.job_count = max(images, 1)
+        self.state.job_no = 0
+        self.state.processing_has_refined_job_count = True  # hires must not double our count
+
+    def batch_started(self, number: int, cells: list[Any]) -> None:
+        first = self.done + 1
+        last = self.done + len(cells)
+        where = f"cell {first}/{self.total}" if first == last else f"cells {first}-{last}/{self.total}"
+        text = describe_cell(self.plan, cells[0]) if self.plan is not None else ""
+        self.state.job = where
+        self.state.textinfo = f"{where}: {text}" if text else where
+
+    def batch_finished(self, number: int, cells: list[Any], saved: int) -> None:
+        self.done += len(cells)
+        self.state.job_no = self.done - self.initial
+
+
+@dataclass
+class SweepOutcome:
+    result: RunResult
+    grids: list[Any] = field(default_factory=list)
+    images: list[Any] = field(default_factory=list)
+    infotexts: list[str] = field(default_factory=list)
+    grid_infotexts: list[str] = field(default_factory=list)
+
+
+def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
+    """Run the sweep described by ``spec_input`` on top of ``p``; return a ``Processed``.
+
+    Invalid input raises ``SweepInputError`` (every problem, naming field and value) before any image.
+    """
+    from modules import processing, shared
+    from sd_sweep.backends.webui import WebUIBackend, WebUIStopSignal, base_from_p
+    from sd_sweep.plan import build_plan
+    from sd_sweep.webui import settings
+
+    try:
+        spec = load_effective_spec(spec_input, base_from_p(p, is_img2img), settings.get("sweep_max_cells"))
+        backend = WebUIBackend(p, is_img2img=is_img2img, save_samples=bool(settings.get("sweep_save_samples")))
+        plan = build_plan(spec, backend.capabilities())
+        backend.check_host_values(plan)
+    except SpecError as exc:
+        raise SweepInputError(exc.problems) from None
+    root = settings.runs_dir()
+    run_dir = run_folder(root, spec, has_random_seeds(spec))
+    uses_models = any(name in ("checkpoint", "vae") or name.startswith("host:") for name in _swept(spec)) or any(
+        key in spec.base for key in ("checkpoint", "vae")
+    )
+    observer = WebUIProgress(shared.state)
+    stop = WebUIStopSignal(shared.state)
+    with backend.session(uses_models=uses_models):
+        try:
+            result = run_sweep(
+                spec,
+                backend,
+                run_dir,
+                observer=observer,
+                stop=stop,
+                pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
+            )
+        except SpecError as exc:
+            raise SweepInputError(exc.problems) from None
+        except SweepError as exc:
+            msg = (
+                f"the sweep stopped: {exc}. Finished images are kept in {run_dir}; "
+                "run the same sweep again to continue."
+            )
+            raise RuntimeError(msg) from exc
+    outcome = collect(result)
+    _save_grids_like_webui(p, outcome, is_img2img)
+    return make_processed(p, outcome, processing)
+
+
+def _swept(spec: Spec) -> list[str]:
+    return [axis.param for axis in spec.axes]
+
+
+def collect(result: RunResult) -> SweepOutcome:
+    """Grids then every finished image (display order), loaded from the run folder, with infotexts."""
+    from PIL import Image
+
+    from sd_sweep.store import RunStore
+
+    store = RunStore.open(result.run_dir)
+    outcome = SweepOutcome(result=result)
+    for cell in result.plan.cells:
+        path = store.image_path(cell.id)
+        if path is None:
+            continue
+        image = _load(Image, path)
+        text = store.cells[cell.id].get("infotext") or ""
+        image.info["parameters"] = text
+        outcome.images.append(image)
+        outcome.infotexts.append(text)
+    head = outcome.infotexts[0] if outcome.infotexts else ""
+    for path in result.grids:
+        grid = _load(Image, path)
+        text = _grid_infotext(head, result)
+        grid.info["parameters"] = text
+        outcome.grids.append(grid)
+        outcome.grid_infotexts.append(text)
+    return outcome
+
+
+def _load(image_module: Any, path: Path) -> Any:
+    with image_module.open(path) as handle:
+        image = handle.copy()
+    image.already_saved_as = str(path)  # the gallery serves this file instead of a temp copy
+    return image
+
+
+def _grid_infotext(first: str, result: RunResult) -> str:
+    axes = ", ".join(d.title for d in result.plan.dimensions)
+    extra = f"Script: Sweep, Sweep run: {result.run_dir.name}" + (f", Sweep axes: {json.dumps(axes)}" if axes else "")
+    if not first:
+        return extra
+    return f"{first}, {extra}"
+
+
+def _save_grids_like_webui(p: Any, outcome: SweepOutcome, is_img2img: bool) -> None:
+    """Save the grids where the user's grid settings say (``grid_save``, grid folder and format)."""
+    from modules import images, shared
+
+    opts = shared.opts
+    if not outcome.grids or not getattr(opts, "grid_save", False) or getattr(p, "do_not_save_grid", False):
+        return
+    path = getattr(p, "outpath_grids", None) or getattr(
+        opts, "outdir_img2img_grids" if is_img2img else "outdir_txt2img_grids", None
+    )
+    if not path:
+        return
+    Path(path).mkdir(parents=True, exist_ok=True)
+    for grid, text in zip(outcome.grids, outcome.grid_infotexts, strict=False):
+        try:
+            images.save_image(
+                grid, path, "sweep", extension=getattr(opts, "grid_format", "png"), info=text, grid=True, p=p
+            )
+        except Exception:  # noqa: PERF203 - one failed grid must not lose the others
+            log.exception("sd-webui-sweep: could not save a grid in %s", path)
+
+
+def make_processed(p: Any, outcome: SweepOutcome, processing: Any) -> Any:
+    images = [*outcome.grids, *outcome.images]
+    infotexts = [*outcome.grid_infotexts, *outcome.infotexts]
+    result = outcome.result
+    cells = [c for c in result.plan.cells if c.id in set(result.generated) | set(result.reused)]
+    prompts = [c.params.get("prompt", "") for c in cells]
+    negatives = [c.params.get("negative_prompt", "") for c in cells]
+    seeds = [int(c.params.get("seed", -1)) for c in cells]
+    pad = len(outcome.grids)
+    first_prompt = prompts[:1] * pad
+    processed = processing.Processed(
+        p,
+        images,
+        seed=seeds[0] if seeds else -1,
+        info=infotexts[0] if infotexts else "",
+        all_prompts=first_prompt + prompts or None,
+        all_negative_prompts=negatives[:1] * pad + negatives or None,
+        all_seeds=seeds[:1] * pad + seeds or None,
+        index_of_first_image=pad,
+        infotexts=infotexts or None,
+        comments=summary_comment(result),
+    )
+    if not hasattr(processed, "extra_images"):
+        processed.extra_images = []  # Forge's UI and API append these
+    return processed
+
+
+def summary_comment(result: RunResult) -> str:
+    total = len(result.plan.cells)
+    parts = [f"Sweep {result.state}: {len(result.generated)} new, {len(result.reused)} reused"]
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} skipped")
+    missing = total - len(result.generated) - len(result.reused)
+    if missing > 0:
+        parts.append(f"{missing} of {total} cells not generated yet (run the same sweep again to continue)")
+    parts.append(f"run folder: {result.run_dir}")
+    return "; ".join(parts)
+
+
+def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: bool) -> dict[str, Any]:
+    """Validate and plan without generating: the UI's live summary. Never raises for bad input."""
+    from sd_sweep.plan import build_plan
+
+    try:
+        from sd_sweep.backends.webui import WebUIBackend
+        from sd_sweep.webui import settings
+
+        max_cells = settings.get("sweep_max_cells")
+        spec = load_effective_spec(spec_input, ui_base or {}, max_cells)
+        backend = WebUIBackend(_PlaceholderP(ui_base or {}), is_img2img=is_img2img)
+        plan = build_plan(spec, backend.capabilities())
+        backend.check_host_values(plan)
+    except SpecError as exc:
+        return {"ok": False, "errors": [p.as_dict() for p in exc.problems], "estimate": None}
+    except Exception as exc:
+        log.debug("sweep summary failed", exc_info=True)
+        return {
+            "ok": False,
+            "errors": [{"field": SPEC_FIELD, "value": None, "message": f"{type(exc).__name__}: {exc}"}],
+            "estimate": None,
+        }
+    return {"ok": True, "errors": [], "estimate": plan.estimate, "dimensions": [d.as_dict() for d in plan.dimensions]}
+
+
+class _PlaceholderP:
+    """Stands in for ``p`` while only validating (``confirm`` functions read a few fields)."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.prompt = base.get("prompt", "")
+        self.negative_prompt = base.get("negative_prompt", "")
+        self.steps = base.get("steps", 20)
+        self.override_settings: dict[str, Any] = {}
+        self.styles: list[str] = []
+
+
+KNOWN_PARAMS = tuple(PARAMS)

@@ -1,0 +1,66 @@
+"""The "Sweep" Script of txt2img and img2img (a selectable script: ``run()`` is its only entry)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from modules import scripts
+
+log = logging.getLogger("sd_sweep.webui")
+
+TITLE = "Sweep"
+
+
+class SweepScript(scripts.Script):
+    """Runs a prompt matrix / parameter sweep over the values set in the tab.
+
+    ``ui()`` returns exactly one control, the spec text (YAML or JSON), so the WebUI API's positional
+    ``script_args`` is simply ``[spec]``: ``{"script_name": "sweep", "script_args": ["<spec>"]}``.
+    The axis rows and options of the UI write that text.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweep_prompt_components: dict[str, Any] = {}
+        for elem_id in ("txt2img_prompt", "txt2img_neg_prompt", "img2img_prompt", "img2img_neg_prompt"):
+            self.on_after_component(self._remember_component, elem_id=elem_id)
+
+    def _remember_component(self, on_component: Any) -> None:
+        """Keep the tab's prompt boxes, so the live summary checks S/R terms and matrices against them."""
+        component = getattr(on_component, "component", None)
+        elem_id = getattr(component, "elem_id", None)
+        if elem_id:
+            self.sweep_prompt_components[elem_id] = component
+
+    def title(self) -> str:
+        return TITLE
+
+    def show(self, is_img2img: bool) -> bool:
+        return True
+
+    def ui(self, is_img2img: bool) -> list[Any]:
+        from sd_sweep.webui.ui import build_ui
+
+        return build_ui(self, is_img2img)
+
+    def run(self, p: Any, spec_text: Any = None, *rest: Any) -> Any:
+        from sd_sweep.webui.runner import SweepInputError, run_in_webui
+
+        is_img2img = bool(getattr(self, "is_img2img", False)) or hasattr(p, "init_images")
+        try:
+            return run_in_webui(p, spec_text, is_img2img=is_img2img)
+        except SweepInputError as exc:
+            if getattr(p, "is_api", False):
+                raise  # the API client gets the message as the error
+            return _error_result(p, str(exc))
+
+
+def _error_result(p: Any, message: str) -> Any:
+    """An empty result whose info shows the problem in the UI (no traceback, no normal generation)."""
+    from modules import processing
+
+    processed = processing.Processed(p, [], -1, message, comments=message)
+    if not hasattr(processed, "extra_images"):
+        processed.extra_images = []
+    return processed

@@ -1,0 +1,231 @@
+# ruff: noqa: F811, PT018
+"""The Sweep script through the stand-in WebUI (tests/webui_stub): txt2img, img2img, batching, saving,
+settings restored after success/error/interrupt, Interrupt and Skip, X/Y/Z axes of other extensions."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.webui_stub.fixtures import REPO, make_p, sweep_script, tiny_cache, webui, webui_session  # noqa: F401
+
+SPEC = """
+name: t
+axes:
+  - param: cfg_scale
+    values: 5, 9
+  - param: seed
+    values: 1, 2
+"""
+
+
+def run(webui, spec, *, is_img2img=False, **p_kwargs):
+    runner = webui.scripts.scripts_img2img if is_img2img else webui.scripts.scripts_txt2img
+    p = make_p(is_img2img, webui.tmp, **p_kwargs)
+    return p, sweep_script(runner).run(p, spec)
+
+
+def settings_line(infotext):
+    from sd_sweep.infotext import parse_settings_line
+
+    return parse_settings_line(infotext.strip().splitlines()[-1])
+
+
+def test_importing_the_backend_does_not_import_modules():
+    code = (
+        "import sd_sweep.backends.webui, sd_sweep.webui.runner, sd_sweep.webui.ui, sys; print('modules' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_script_is_registered_in_both_tabs(webui):
+    from modules import errors
+
+    assert not [e for e in errors.reported if "sweep" in e[0].lower()]
+    for runner in (webui.scripts.scripts_txt2img, webui.scripts.scripts_img2img):
+        assert sweep_script(runner).title() == "Sweep"
+    assert "sweep_max_cells" in webui.shared.opts.data_labels  # on_ui_settings registered the section
+    assert webui.shared.opts.data_labels["sweep_max_cells"].section == ("sweep", "Sweep")
+
+
+def test_txt2img_sweep_batches_infotexts_and_files(webui):
+    p, res = run(webui, SPEC, batch_size=2)
+    # cells differing only in seed share a call: 2 CFG values -> 2 process_images calls of 2 images
+    assert len(webui.processing.calls) == 2
+    assert [len(c.prompt) for c in webui.processing.calls] == [2, 2]
+    assert all(c.n_iter == 1 and c.batch_size == 2 for c in webui.processing.calls)
+    assert res.index_of_first_image == 1 and len(res.images) == 5
+    assert len(res.infotexts) == len(res.images)
+    cells = [settings_line(t) for t in res.infotexts[1:]]
+    assert [(c["CFG scale"], c["Seed"]) for c in cells] == [("5.0", "1"), ("5.0", "2"), ("9.0", "1"), ("9.0", "2")]
+    assert all(img.info["parameters"] == t for img, t in zip(res.images, res.infotexts, strict=False))
+    assert "Script: Sweep" in res.infotexts[0]
+    assert hasattr(res, "extra_images") and res.extra_images == []
+    # the run folder has every image and the manifest; the WebUI's folders got samples and the grid
+    runs = list((webui.tmp / "sweeps").iterdir())
+    assert len(runs) == 1 and (runs[0] / "manifest.json").exists()
+    assert len(list((runs[0] / "images").glob("*.png"))) == 4
+    samples = [s for s in webui.images.saved if not s["grid"]]
+    grids = [s for s in webui.images.saved if s["grid"]]
+    assert len(samples) == 4 and all(Path(s["path"]).parent == webui.tmp / "txt2img-images" for s in samples)
+    assert len(grids) == 1 and Path(grids[0]["path"]).parent == webui.tmp / "txt2img-grids"
+    assert webui.shared.state.job_count == 4 and webui.shared.state.job_no == 4
+    assert webui.shared.state.textinfo.startswith("cells 3-4/4: CFG scale 9")
+
+
+def test_same_sweep_again_continues_in_the_same_folder(webui):
+    run(webui, SPEC)
+    webui.processing.calls.clear()
+    _, res = run(webui, SPEC)
+    assert webui.processing.calls == []  # fixed seeds: every cell reused
+    assert len(res.images) == 5 and "4 reused" in res.comments
+
+
+def test_img2img_sweep(webui):
+    spec = "axes:\n- param: denoising_strength\n  values: 0.2, 0.9\n"
+    _, res = run(webui, spec, is_img2img=True)
+    assert len(webui.processing.calls) == 2
+    assert all(c.init_images for c in webui.processing.calls)
+    strengths = [settings_line(t)["Denoising strength"] for t in res.infotexts[res.index_of_first_image :]]
+    assert strengths == ["0.2", "0.9"]
+    assert all(Path(s["path"]).parent == webui.tmp / "img2img-images" for s in webui.images.saved if not s["grid"])
+
+
+def test_prompt_matrix_and_spec_base_override(webui):
+    spec = "base:\n  prompt: a cat | red | blue\n  batch_size: 4\naxes:\n- param: prompt_matrix\n"
+    _, res = run(webui, spec, batch_size=1)
+    assert len(webui.processing.calls) == 1  # four prompts, one call (the spec's batch size wins)
+    assert [s.replace(" ,", ",").strip() for s in webui.processing.calls[0].prompt] == [
+        "a cat",
+        "a cat, red",
+        "a cat, blue",
+        "a cat, red, blue",
+    ]
+    assert len(res.images) == 5
+
+
+def test_settings_and_checkpoint_restored_after_success(webui):
+    opts = webui.shared.opts
+    spec = """
+axes:
+  - param: checkpoint
+    values: tiny-b.safetensors [bbbb222222], tiny-a.safetensors [aaaa111111]
+  - param: clip_skip
+    values: 1, 2
+  - param: setting:sweep_test_new_key
+    values: 1, 2
+"""
+    run(webui, spec, batch_size=4)
+    assert len(webui.processing.calls) == 8
+    overridden = [c.override_settings["sd_model_checkpoint"] for c in webui.processing.calls]
+    assert overridden == ["tiny-b.safetensors [bbbb222222]"] * 4 + ["tiny-a.safetensors [aaaa111111]"] * 4
+    assert opts.sd_model_checkpoint == "tiny-a.safetensors [aaaa111111]"
+    assert opts.CLIP_stop_at_last_layers == 1
+    assert "sweep_test_new_key" not in opts.data
+    assert webui.sd_models.loaded.title == "tiny-a.safetensors [aaaa111111]"
+    assert webui.sd_models.load_count == 2  # one switch to b, one back to a: as few as the plan promises
+
+
+def test_settings_restored_and_work_kept_after_an_error(webui):
+    opts = webui.shared.opts
+
+    def fail_second(p, n):
+        if len(webui.processing.calls) == 2:
+            raise RuntimeError("CUDA out of memory (simulated)")
+
+    webui.processing.before_batch_hook = fail_second
+    spec = "axes:\n- param: steps\n  values: 2, 3, 4\n- param: setting:eta_noise_seed_delta\n  values: 31337\n"
+    with pytest.raises(RuntimeError, match="out of memory.*run the same sweep again"):
+        run(webui, spec)
+    assert opts.eta_noise_seed_delta == 0
+    webui.processing.before_batch_hook = None
+    webui.processing.calls.clear()
+    _, res = run(webui, spec)
+    assert len(webui.processing.calls) == 2  # the finished cell is reused
+    assert "1 reused" in res.comments and len(res.images) == 4
+
+
+def test_interrupt_after_current_keeps_finished_work(webui):
+    state = webui.shared.state
+
+    def stop_in_second(p, n):
+        if len(webui.processing.calls) == 2:
+            state.stop_generating()  # the Interrupt button with "interrupt after current"
+
+    webui.processing.before_batch_hook = stop_in_second
+    spec = "axes:\n- param: steps\n  values: 2, 3, 4, 5\n- param: clip_skip\n  values: 2\n"
+    _, res = run(webui, spec)
+    assert len(webui.processing.calls) == 2
+    assert len(res.images) == 3 and res.index_of_first_image == 1  # grid + 2 finished cells
+    assert "interrupted" in res.comments
+    assert webui.shared.opts.CLIP_stop_at_last_layers == 1
+
+
+def test_hard_interrupt_drops_the_partial_batch(webui):
+    state = webui.shared.state
+
+    def interrupt_second(p, n):
+        if len(webui.processing.calls) == 2:
+            state.interrupt()
+
+    webui.processing.before_batch_hook = interrupt_second
+    _, res = run(webui, "axes:\n- param: steps\n  values: 2, 3, 4\n")
+    assert len(webui.processing.calls) == 2
+    assert len(res.images) - res.index_of_first_image == 1
+
+
+def test_skip_drops_only_the_current_batch(webui):
+    state = webui.shared.state
+
+    def skip_second(p, n):
+        if len(webui.processing.calls) == 2:
+            state.skip()
+
+    webui.processing.before_batch_hook = skip_second
+    _, res = run(webui, "axes:\n- param: steps\n  values: 2, 3, 4\n")
+    assert len(webui.processing.calls) == 3
+    steps = [settings_line(t)["Steps"] for t in res.infotexts[res.index_of_first_image :]]
+    assert steps == ["2", "4"]
+    assert "1 skipped" in res.comments
+
+
+def test_xyz_axes_of_other_extensions_are_applied_by_their_own_function(webui):
+    spec = "axes:\n- param: host:[Fake] Strength\n  values: 0.5, 1.5\n- param: host:Sampler\n  values: Euler, DDIM\n"
+    _, res = run(webui, spec)
+    cells = [settings_line(t) for t in res.infotexts[res.index_of_first_image :]]
+    assert [(c["Fake strength"], c["Sampler"]) for c in cells] == [
+        ("0.5", "Euler"),
+        ("0.5", "DDIM"),
+        ("1.5", "Euler"),
+        ("1.5", "DDIM"),
+    ]
+
+
+def test_bad_input_is_a_clear_message_not_a_generation(webui):
+    spec = "axes:\n- param: sampler_name\n  values: Euler, Nope\n- param: steps\n  values: 0\n"
+    _, res = run(webui, spec)
+    assert res.images == [] and webui.processing.calls == []
+    assert "axes[0].values" in res.info and "Nope" in res.info
+    assert "axes[1].values" in res.info and "Steps must be at least 1" in res.info
+    _, res = run(webui, "axes:\n- param: host:[Fake] Strength\n  values: 1, -1\n")
+    assert res.images == [] and "axes[0].values" in res.info and "must not be negative" in res.info
+    _, res = run(webui, "")
+    assert "spec" in res.info and "empty" in res.info
+
+
+def test_forge_refuses_the_vae_axis_with_a_clear_message(webui, monkeypatch):
+    import sd_sweep.backends.webui as backend
+
+    monkeypatch.setattr(backend, "is_forge", lambda: True)
+    _, res = run(webui, "axes:\n- param: vae\n  values: None, tiny-vae.safetensors\n")
+    assert res.images == [] and "forge" in res.info and "vae" in res.info
+
+
+def test_vae_axis_is_restored_in_a1111(webui):
+    run(webui, "axes:\n- param: vae\n  values: tiny-vae.safetensors, None\n")
+    assert [c.override_settings["sd_vae"] for c in webui.processing.calls] == ["tiny-vae.safetensors", "None"]
+    assert webui.shared.opts.sd_vae == "Automatic" and webui.sd_vae.loaded_vae_file is None

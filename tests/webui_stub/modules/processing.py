@@ -1,0 +1,424 @@
+# ruff: noqa: PTH100, PTH103, PTH109, PTH118, PTH119, PTH120, PTH112, PTH113, PERF203, PERF401, RUF012, C408, PLR0912, PLR0915, E501, N802
+"""mirrors modules/processing.py: the processing classes, fix_seed, create_infotext, process_images, Processed.
+
+Generation runs on the embedded diffusers backend's tiny model (``sd_sweep.backends.diffusers_backend``),
+so prompts, seeds and batching are real; img2img blends the init image into that result by the
+denoising strength. Every ``process_images`` call is recorded in ``calls`` for the tests, and
+``before_batch_hook(p, n)`` lets a test press Interrupt/Skip while a batch runs.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+from modules import images, sd_models, sd_samplers, sd_vae, shared
+from modules.shared import opts, state
+
+calls = []
+before_batch_hook = None
+_backend = None
+
+
+def get_backend():
+    global _backend
+    if _backend is None:
+        from sd_sweep.backends.diffusers_backend import DiffusersBackend
+
+        _backend = DiffusersBackend(None, device="cpu")
+    return _backend
+
+
+class StableDiffusionProcessing:  # mirrors modules/processing.py: StableDiffusionProcessing (a dataclass there)
+    _defaults = dict(
+        prompt="",
+        styles=None,
+        seed=-1,
+        subseed=-1,
+        subseed_strength=0,
+        seed_resize_from_h=-1,
+        seed_resize_from_w=-1,
+        seed_enable_extras=True,
+        sampler_name=None,
+        scheduler=None,
+        batch_size=1,
+        n_iter=1,
+        steps=50,
+        cfg_scale=7.0,
+        width=512,
+        height=512,
+        restore_faces=None,
+        tiling=None,
+        do_not_save_samples=False,
+        do_not_save_grid=False,
+        extra_generation_params=None,
+        negative_prompt="",
+        eta=None,
+        denoising_strength=None,
+        override_settings=None,
+        override_settings_restore_afterwards=True,
+        outpath_samples=None,
+        outpath_grids=None,
+        disable_extra_networks=False,
+        sd_model=None,
+    )
+
+    def __init__(self, **kwargs):
+        for key, value in {**self._defaults, **kwargs}.items():
+            if key == "sd_model":
+                continue
+            setattr(self, key, value)
+        self.styles = list(self.styles or [])
+        self.extra_generation_params = dict(self.extra_generation_params or {})
+        self.override_settings = dict(self.override_settings or {})
+        self.comments = {}
+        self.scripts = None
+        self.script_args = {}  # mirrors __post_init__: script_args defaults to {}
+        self.is_api = False
+        self.user = None
+        self.all_prompts = self.all_negative_prompts = self.all_seeds = self.all_subseeds = None
+        self.sd_model_name = self.sd_model_hash = self.sd_vae_name = self.sd_vae_hash = None
+        self.iteration = 0
+        self.token_merging_ratio = 0
+        self.token_merging_ratio_hr = 0
+        self.s_churn = self.s_tmin = self.s_tmax = self.s_noise = self.s_min_uncond = None
+        self.ddim_discretize = None
+        self.sampler_noise_scheduler_override = None
+        self.is_using_inpainting_conditioning = False
+        self.closed = False
+
+    @property
+    def sd_model(self):  # mirrors modules/processing.py: StableDiffusionProcessing.sd_model
+        return shared.sd_model
+
+    @sd_model.setter
+    def sd_model(self, value):
+        pass
+
+    def save_samples(self):  # mirrors modules/processing.py: StableDiffusionProcessing.save_samples
+        return (
+            opts.samples_save
+            and not self.do_not_save_samples
+            and (opts.save_incomplete_images or (not state.interrupted and not state.skipped))
+        )
+
+    def close(self):  # mirrors modules/processing.py: StableDiffusionProcessing.close
+        self.closed = True
+
+
+class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):  # mirrors modules/processing.py
+    _defaults = dict(
+        StableDiffusionProcessing._defaults,
+        enable_hr=False,
+        denoising_strength=0.75,
+        hr_scale=2.0,
+        hr_upscaler=None,
+        hr_second_pass_steps=0,
+        hr_resize_x=0,
+        hr_resize_y=0,
+        hr_checkpoint_name=None,
+        hr_sampler_name=None,
+        hr_scheduler=None,
+        hr_prompt="",
+        hr_negative_prompt="",
+    )
+
+
+class StableDiffusionProcessingImg2Img(StableDiffusionProcessing):  # mirrors modules/processing.py
+    _defaults = dict(
+        StableDiffusionProcessing._defaults,
+        init_images=None,
+        resize_mode=0,
+        denoising_strength=0.75,
+        image_cfg_scale=None,
+        mask=None,
+        mask_blur=4,
+        inpainting_fill=0,
+        inpaint_full_res=True,
+        inpaint_full_res_padding=0,
+        inpainting_mask_invert=0,
+        initial_noise_multiplier=None,
+    )
+
+
+class Processed:  # mirrors modules/processing.py: Processed
+    def __init__(
+        self,
+        p,
+        images_list,
+        seed=-1,
+        info="",
+        subseed=None,
+        all_prompts=None,
+        all_negative_prompts=None,
+        all_seeds=None,
+        all_subseeds=None,
+        index_of_first_image=0,
+        infotexts=None,
+        comments="",
+    ):
+        self.images = images_list
+        self.prompt = p.prompt if not isinstance(p.prompt, list) else p.prompt[0]
+        self.negative_prompt = p.negative_prompt if not isinstance(p.negative_prompt, list) else p.negative_prompt[0]
+        self.seed = int(seed if not isinstance(seed, list) else seed[0]) if seed is not None else -1
+        self.subseed = subseed
+        self.info = info
+        self.comments = "".join(f"{c}\n" for c in p.comments) + (comments or "")
+        self.width, self.height = p.width, p.height
+        self.sampler_name = p.sampler_name
+        self.cfg_scale = p.cfg_scale
+        self.steps = p.steps
+        self.batch_size = p.batch_size
+        self.sd_model_name = p.sd_model_name
+        self.sd_model_hash = p.sd_model_hash
+        self.extra_generation_params = p.extra_generation_params
+        self.index_of_first_image = index_of_first_image
+        self.styles = p.styles
+        self.job_timestamp = state.job_timestamp
+        self.clip_skip = opts.CLIP_stop_at_last_layers
+        self.all_prompts = all_prompts or p.all_prompts or [self.prompt]
+        self.all_negative_prompts = all_negative_prompts or p.all_negative_prompts or [self.negative_prompt]
+        self.all_seeds = all_seeds or p.all_seeds or [self.seed]
+        self.all_subseeds = all_subseeds or p.all_subseeds or [self.subseed]
+        self.infotexts = infotexts or [info] * len(images_list)
+
+    def js(self):  # mirrors modules/processing.py: Processed.js
+        obj = {
+            "prompt": self.all_prompts[0],
+            "all_prompts": self.all_prompts,
+            "seed": self.seed,
+            "all_seeds": self.all_seeds,
+            "infotexts": self.infotexts,
+            "index_of_first_image": self.index_of_first_image,
+            "job_timestamp": self.job_timestamp,
+        }
+        return json.dumps(obj, default=lambda o: None)
+
+
+def get_fixed_seed(seed):  # mirrors modules/processing.py: get_fixed_seed
+    if seed == "" or seed is None:
+        seed = -1
+    elif isinstance(seed, str):
+        try:
+            seed = int(seed)
+        except Exception:
+            seed = -1
+    if seed == -1:
+        return int(random.randrange(4294967294))
+    return seed
+
+
+def fix_seed(p):  # mirrors modules/processing.py: fix_seed
+    p.seed = get_fixed_seed(p.seed)
+    p.subseed = get_fixed_seed(p.subseed)
+
+
+def _quote(text):  # mirrors modules/infotext_utils.py: quote
+    text = str(text)
+    if "," not in text and "\n" not in text and ":" not in text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def create_infotext(
+    p,
+    all_prompts,
+    all_seeds,
+    all_subseeds,
+    comments=None,
+    iteration=0,
+    position_in_batch=0,
+    use_main_prompt=False,
+    index=None,
+    all_negative_prompts=None,
+):  # mirrors modules/processing.py
+    if index is None:
+        index = position_in_batch + iteration * p.batch_size
+    if all_negative_prompts is None:
+        all_negative_prompts = p.all_negative_prompts
+    clip_skip = int(opts.CLIP_stop_at_last_layers)
+    info = sd_models.loaded
+    params = {
+        "Steps": p.steps,
+        "Sampler": p.sampler_name,
+        "Schedule type": p.scheduler if p.scheduler not in (None, "Automatic") else None,
+        "CFG scale": p.cfg_scale,
+        "Image CFG scale": getattr(p, "image_cfg_scale", None),
+        "Seed": p.all_seeds[0] if use_main_prompt else all_seeds[index],
+        "Face restoration": opts.face_restoration_model if p.restore_faces else None,
+        "Size": f"{p.width}x{p.height}",
+        "Model hash": info.shorthash if info else None,
+        "Model": info.model_name if info else None,
+        "VAE": sd_vae.get_loaded_vae_name(),
+        "Variation seed": None if p.subseed_strength == 0 else all_subseeds[index],
+        "Variation seed strength": None if p.subseed_strength == 0 else p.subseed_strength,
+        "Denoising strength": p.denoising_strength
+        if (getattr(p, "init_images", None) or getattr(p, "enable_hr", False))
+        else None,
+        "Clip skip": None if clip_skip <= 1 else clip_skip,
+        "Tiling": "True" if p.tiling else None,
+        **p.extra_generation_params,
+        "Version": "stub",
+    }
+    line = ", ".join(k if k == v else f"{k}: {_quote(v)}" for k, v in params.items() if v is not None)
+    prompt = p.all_prompts[0] if use_main_prompt else all_prompts[index]
+    negative = all_negative_prompts[index]
+    negative_text = f"\nNegative prompt: {negative}" if negative else ""
+    return f"{prompt}{negative_text}\n{line}".strip()
+
+
+def process_images(p):  # mirrors modules/processing.py: process_images
+    calls.append(p)
+    if p.scripts is not None:
+        p.scripts.before_process(p)
+    stored_opts = {
+        k: opts.data[k] if k in opts.data else opts.get_default(k) for k in p.override_settings if k in opts.data
+    }
+    try:
+        if sd_models.checkpoint_aliases.get(p.override_settings.get("sd_model_checkpoint")) is None:
+            p.override_settings.pop("sd_model_checkpoint", None)
+            sd_models.reload_model_weights()
+        for k, v in p.override_settings.items():
+            opts.set(k, v, is_api=True, run_callbacks=False)
+            if k == "sd_model_checkpoint":
+                sd_models.reload_model_weights()
+            if k == "sd_vae":
+                sd_vae.reload_vae_weights()
+        sd_samplers.fix_p_invalid_sampler_and_scheduler(p)
+        res = process_images_inner(p)
+    finally:
+        if p.override_settings_restore_afterwards:
+            for k, v in stored_opts.items():
+                setattr(opts, k, v)
+                if k == "sd_vae":
+                    sd_vae.reload_vae_weights()
+    return res
+
+
+def _listify(value, n):
+    return list(value) if isinstance(value, list) else [value] * n
+
+
+def process_images_inner(p):  # mirrors modules/processing.py: process_images_inner
+    if isinstance(p.prompt, list):
+        assert len(p.prompt) > 0
+    fix_seed(p)
+    n = p.batch_size * p.n_iter
+    if isinstance(p.prompt, list):
+        n = len(p.prompt)
+    elif isinstance(p.negative_prompt, list):
+        n = len(p.negative_prompt)
+    prompts = _listify(p.prompt, n)
+    negatives = _listify(p.negative_prompt, n)
+    if len(prompts) != len(negatives):
+        raise RuntimeError(
+            f"Received a different number of prompts ({len(prompts)}) and negative prompts ({len(negatives)})"
+        )
+    p.all_prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in prompts]
+    p.all_negative_prompts = [shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives]
+    if isinstance(p.seed, list):
+        p.all_seeds = [int(s) for s in p.seed]
+    else:
+        p.all_seeds = [int(p.seed) + (i if p.subseed_strength == 0 else 0) for i in range(len(p.all_prompts))]
+    p.all_subseeds = (
+        p.subseed if isinstance(p.subseed, list) else [int(p.subseed) + i for i in range(len(p.all_prompts))]
+    )
+    info = sd_models.loaded
+    p.sd_model_name = info.model_name if info else None
+    p.sd_model_hash = info.shorthash if info else None
+    if state.job_count == -1:
+        state.job_count = p.n_iter
+    output_images, infotexts = [], []
+    for n_batch in range(p.n_iter):
+        p.iteration = n_batch
+        if state.skipped:
+            state.skipped = False
+        if state.interrupted or state.stopping_generation:
+            break
+        sl = slice(n_batch * p.batch_size, (n_batch + 1) * p.batch_size)
+        batch_prompts, batch_negatives, batch_seeds = p.all_prompts[sl], p.all_negative_prompts[sl], p.all_seeds[sl]
+        if not batch_prompts:
+            break
+        if before_batch_hook is not None:
+            before_batch_hook(p, n_batch)
+        generated = _generate(p, batch_prompts, batch_negatives, batch_seeds)
+        for i, image in enumerate(generated):
+            index = n_batch * p.batch_size + i
+            text = create_infotext(p, p.all_prompts, p.all_seeds, p.all_subseeds, index=index)
+            if p.save_samples():
+                images.save_image(
+                    image,
+                    p.outpath_samples,
+                    "",
+                    p.all_seeds[index],
+                    p.all_prompts[index],
+                    opts.samples_format,
+                    info=text,
+                    p=p,
+                )
+            if opts.enable_pnginfo:
+                image.info["parameters"] = text
+            output_images.append(image)
+            infotexts.append(text)
+        state.nextjob()
+    index_of_first_image = 0
+    unwanted = opts.grid_only_if_multiple and len(output_images) < 2
+    if (opts.return_grid or opts.grid_save) and not p.do_not_save_grid and not unwanted and output_images:
+        grid = images.image_grid(output_images, p.batch_size)
+        if opts.return_grid:
+            text = create_infotext(p, p.all_prompts, p.all_seeds, p.all_subseeds, use_main_prompt=True)
+            infotexts.insert(0, text)
+            output_images.insert(0, grid)
+            index_of_first_image = 1
+        if opts.grid_save:
+            images.save_image(
+                grid,
+                p.outpath_grids,
+                "grid",
+                p.all_seeds[0],
+                p.all_prompts[0],
+                opts.grid_format,
+                info=infotexts[0],
+                grid=True,
+                p=p,
+            )
+    return Processed(
+        p,
+        output_images,
+        p.all_seeds[0],
+        infotexts[0] if infotexts else "",
+        index_of_first_image=index_of_first_image,
+        infotexts=infotexts,
+    )
+
+
+def _generate(p, prompts, negatives, seeds):
+    from sd_sweep.backends.base import GenerationRequest
+
+    params = {
+        "steps": int(p.steps),
+        "cfg_scale": float(p.cfg_scale),
+        "sampler_name": p.sampler_name,
+        "scheduler": p.scheduler or "Automatic",
+        "width": int(p.width),
+        "height": int(p.height),
+    }
+    clip_skip = int(opts.CLIP_stop_at_last_layers)
+    if clip_skip > 1:
+        params["clip_skip"] = clip_skip
+    request = GenerationRequest(
+        params=params,
+        prompts=list(prompts),
+        negative_prompts=list(negatives),
+        seeds=[int(s) for s in seeds],
+        cell_ids=[str(i) for i in range(len(prompts))],
+    )
+    out = [g.image for g in get_backend().generate(request)]
+    init = getattr(p, "init_images", None)
+    if init:
+        from PIL import Image
+
+        base = init[0].convert("RGB").resize((int(p.width), int(p.height)))
+        strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
+        out = [Image.blend(base, img.convert("RGB"), strength) for img in out]
+    return out
