@@ -35,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of run folders (default: %(default)s)")
     run.add_argument("--no-grid", action="store_true", help="save images only")
     run.add_argument("--pixel-budget", type=int, default=64_000_000, help="largest grid sheet in pixels")
+    run.add_argument("--url", help="run on a WebUI at this URL (its /sweep/v1 routes, else its stock /sdapi/v1)")
+    run.add_argument("--auth", help="user:password of the WebUI's --api-auth")
+    run.add_argument(
+        "--mode", choices=("txt2img", "img2img"), default="txt2img", help="with --url (default: %(default)s)"
+    )
     _add_backend_options(run)
 
     grid = commands.add_parser("grid", help="redraw the grids of a run folder with another layout")
@@ -120,7 +125,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     run_dir = args.out / spec.name
     stop = StopSignal()
-    backend = _backend(args)
+    if args.url:
+        from sd_sweep.remote import run_remote
+
+        code = run_remote(spec, args.url, run_dir, auth=args.auth, mode=args.mode)
+        if code is not None:
+            return code
+        from sd_sweep.backends.sdapi import SdapiBackend
+
+        print(f"{args.url} has no /sweep/v1 routes: driving its /sdapi/v1/{args.mode} batch by batch", file=sys.stderr)
+        backend: Backend = SdapiBackend(args.url, auth=args.auth, mode=args.mode)
+    else:
+        backend = _backend(args)
     with _interrupt_on_ctrl_c(stop):
         result = run_sweep(
             spec,

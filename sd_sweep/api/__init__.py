@@ -1,0 +1,168 @@
+"""``/sweep/v1``: the extension's REST routes on the WebUI's FastAPI app.
+
+The WebUI shim calls ``on_app_started(demo, app)`` from ``script_callbacks.on_app_started``.
+Tests and other hosts call ``register(app, ...)`` with their own runs folder, backend factory
+and lock. Importing this package imports nothing heavy; FastAPI is imported when routes are
+registered.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sd_sweep.api.jobs import BackendFactory, Host, JobManager, JobRunner, ServerLimits
+    from sd_sweep.backends.base import StopSignal
+    from sd_sweep.run import RunObserver, RunResult
+    from sd_sweep.spec import Spec
+
+__all__ = ["on_app_started", "register", "shutdown"]
+
+_lock = threading.Lock()
+_manager: JobManager | None = None
+"""The job manager of this process: kept across Reload UI (a new app), so running jobs go on."""
+
+
+def on_app_started(demo: Any, app: Any) -> None:
+    """``script_callbacks.on_app_started`` handler: add the routes to the WebUI's app."""
+    register(app)
+
+
+def register(
+    app: Any,
+    *,
+    runs_dir: Path | str | None = None,
+    backend_factory: BackendFactory | None = None,
+    host: Host | None = None,
+    api_auth: str | None = None,
+    limits: ServerLimits | None = None,
+    manager: JobManager | None = None,
+    runner: JobRunner | None = None,
+) -> JobManager:
+    """Add the ``/sweep/v1`` routes to ``app`` and return the job manager behind them.
+
+    Defaults come from the running WebUI: its runs folder, the in-process webui backend, its
+    ``queue_lock``/``shared.state``/``progress`` and its ``--api-auth``. Passing ``manager``
+    reuses one (a restart test passes a new one over the same runs folder). ``api_auth`` is
+    ``"user:pass,..."``; ``None`` reads the WebUI's ``--api-auth``, ``""`` turns auth off.
+    """
+    global _manager  # noqa: PLW0603 - one job queue per process
+    from sd_sweep.api.auth import parse_api_auth, webui_api_auth
+    from sd_sweep.api.jobs import JobManager, webui_host
+    from sd_sweep.api.routes import install
+
+    with _lock:
+        if manager is None:
+            explicit = any(x is not None for x in (runs_dir, backend_factory, host, limits, runner))
+            if _manager is not None and not explicit:
+                manager = _manager
+            else:
+                manager = JobManager(
+                    runs_dir if runs_dir is not None else default_runs_dir(),
+                    backend_factory or webui_backend_factory,
+                    host=host if host is not None else webui_host(),
+                    limits=limits,
+                    runner=runner if runner is not None or backend_factory is not None else webui_runner,
+                )
+                if not explicit:
+                    _manager = manager
+        credentials = parse_api_auth(webui_api_auth() if api_auth is None else api_auth)
+        install(app, manager, credentials)
+        return manager
+
+
+def shutdown() -> None:
+    """Stop the process's job worker (``on_script_unloaded``); unfinished jobs stay resumable."""
+    global _manager  # noqa: PLW0603
+    with _lock:
+        if _manager is not None:
+            _manager.close()
+            _manager = None
+
+
+def default_runs_dir() -> Path:
+    """Where API runs are stored: the ``sweep_runs_dir`` setting, else ``outputs/sweeps``."""
+    import sys
+
+    if "modules.shared" in sys.modules:
+        try:
+            from sd_sweep.webui import settings
+
+            return Path(settings.runs_dir())
+        except Exception:
+            pass
+
+    shared = sys.modules.get("modules.shared")
+    configured = getattr(getattr(shared, "opts", None), "sweep_runs_dir", None) if shared else None
+    if isinstance(configured, str) and configured.strip():
+        return Path(configured)
+    paths = sys.modules.get("modules.paths_internal") or sys.modules.get("modules.paths")
+    data_path = getattr(paths, "data_path", None)
+    base = Path(data_path) if isinstance(data_path, str) else Path()
+    return base / "outputs" / "sweeps"
+
+
+def webui_backend_factory(mode: str) -> Any:
+    """The in-process WebUI backend for ``mode``, for the catalog and validation."""
+    from sd_sweep.backends.webui import WebUIBackend
+    from sd_sweep.webui.runner import _PlaceholderP
+
+    return WebUIBackend(_PlaceholderP({}), is_img2img=mode == "img2img")
+
+
+def webui_template_p(spec: Spec, mode: str) -> Any:
+    """A ``p`` for an API job, as the WebUI's ``/sdapi/v1`` handlers build one (no scripts run)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from modules import processing, shared
+
+    opts = shared.opts
+    is_img2img = mode == "img2img"
+    tab = "img2img" if is_img2img else "txt2img"
+    kwargs: dict[str, Any] = {
+        "outpath_samples": getattr(opts, "outdir_samples", "") or getattr(opts, f"outdir_{tab}_samples", ""),
+        "outpath_grids": getattr(opts, "outdir_grids", "") or getattr(opts, f"outdir_{tab}_grids", ""),
+        "prompt": str(spec.base.get("prompt", "")),
+        "negative_prompt": str(spec.base.get("negative_prompt", "")),
+        "do_not_save_grid": True,
+    }
+    if is_img2img:
+        images = []
+        for item in spec.base.get("init_images") or []:
+            data = base64.b64decode(item.partition(",")[2] if item.startswith("data:") else item)
+            images.append(Image.open(io.BytesIO(data)).convert("RGB"))
+        kwargs["init_images"] = images
+        kwargs["denoising_strength"] = spec.base.get("denoising_strength", 0.75)
+        return processing.StableDiffusionProcessingImg2Img(**kwargs)
+    return processing.StableDiffusionProcessingTxt2Img(**kwargs)
+
+
+def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:
+    """Run an API job in the WebUI: a fresh ``p`` and backend, the user's settings restored after."""
+    from sd_sweep.backends.webui import WebUIBackend
+    from sd_sweep.plan import build_plan
+    from sd_sweep.run import run_sweep
+    from sd_sweep.webui import settings
+
+    backend = WebUIBackend(
+        webui_template_p(spec, mode),
+        is_img2img=mode == "img2img",
+        save_samples=bool(settings.get("sweep_save_samples")),
+    )
+    backend.check_host_values(build_plan(spec, backend.capabilities()))
+    swept = {axis.param for axis in spec.axes}
+    uses_models = bool({"checkpoint", "vae"} & (swept | set(spec.base))) or any(p.startswith("host:") for p in swept)
+    with backend.session(uses_models=uses_models):
+        return run_sweep(
+            spec,
+            backend,
+            run_dir,
+            observer=observer,
+            stop=stop,
+            pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
+        )

@@ -1,0 +1,225 @@
+"""A backend that drives a stock WebUI over HTTP: ``/sdapi/v1/txt2img`` and ``/sdapi/v1/img2img``.
+
+The fallback of ``python -m sd_sweep run SPEC --url URL`` against a WebUI without this extension
+(started with ``--api``). The run itself happens here, with the normal engine: same spec, same run
+folder layout, same resume.
+
+**One call per image group.** The stock API takes one prompt, one negative prompt and one seed per
+call and numbers a batch's seeds ``seed, seed+1, ...``; it cannot take a list of per-image prompts.
+So a planned batch is split into groups of consecutive images with the same prompt and negative
+prompt whose seeds count up by one (and no variation seed, whose subseeds would also count up);
+each group is one call with ``batch_size`` = its size. Prompt-matrix and S/R batches therefore
+become one call per image. Checkpoint, VAE and clip skip go in ``override_settings`` (restored by
+the WebUI after each call).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+from typing import Any
+
+from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
+from sd_sweep.client import HTTP, SweepHTTPError
+from sd_sweep.errors import BackendError
+
+PARAMS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "subseed",
+        "subseed_strength",
+        "steps",
+        "cfg_scale",
+        "sampler_name",
+        "scheduler",
+        "width",
+        "height",
+        "checkpoint",
+        "vae",
+        "clip_skip",
+        "denoising_strength",
+        "restore_faces",
+        "tiling",
+        "styles",
+        "lora:*",
+        "lyco:*",
+        "hypernet:*",
+        "setting:*",
+        "init_images",
+        "mask",
+    }
+)
+TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
+PLAIN = (
+    "steps",
+    "cfg_scale",
+    "sampler_name",
+    "scheduler",
+    "width",
+    "height",
+    "subseed",
+    "subseed_strength",
+    "denoising_strength",
+    "restore_faces",
+    "tiling",
+    "enable_hr",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_second_pass_steps",
+    "init_images",
+    "mask",
+)
+OVERRIDES = {"checkpoint": "sd_model_checkpoint", "vae": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers"}
+
+
+class SdapiBackend(Backend):
+    """Generates through a WebUI's stock API (``--api``); ``auth`` is its ``--api-auth`` pair."""
+
+    def __init__(self, url: str, *, auth: str | None = None, mode: str = "txt2img", timeout: float = 3600.0) -> None:
+        self.http = HTTP(url, auth, timeout)
+        self.mode = mode
+        self.calls = 0
+        self._caps: Capabilities | None = None
+
+    def _list(self, path: str, *keys: str) -> tuple[str, ...]:
+        try:
+            items = self.http.json("GET", path)
+        except SweepHTTPError as exc:
+            if exc.status == 404:
+                return ()
+            raise
+        values: list[str] = []
+        for item in items or []:
+            for key in keys:
+                value = item.get(key) if isinstance(item, dict) else None
+                if isinstance(value, str) and value:
+                    values.append(value)
+        return tuple(dict.fromkeys(values))
+
+    def capabilities(self) -> Capabilities:
+        if self._caps is None:
+            params = set(PARAMS) | (TXT2IMG_ONLY if self.mode == "txt2img" else set())
+            vaes = self._list("/sdapi/v1/sd-vae", "model_name")
+            choices = {
+                "sampler_name": self._list("/sdapi/v1/samplers", "name"),
+                "scheduler": ("Automatic", *self._list("/sdapi/v1/schedulers", "label", "name")),
+                "checkpoint": self._list("/sdapi/v1/sd-models", "title", "model_name"),
+                "vae": ("Automatic", "None", *vaes),
+                "hr_upscaler": self._list("/sdapi/v1/latent-upscale-modes", "name")
+                + self._list("/sdapi/v1/upscalers", "name"),
+                "styles": self._list("/sdapi/v1/prompt-styles", "name"),
+            }
+            choices = {k: v for k, v in choices.items() if v and v != ("Automatic",)}
+            self._caps = Capabilities(name="sdapi", params=frozenset(params), choices=choices, min_side=64)
+        return self._caps
+
+    def payloads(self, request: GenerationRequest) -> list[tuple[int, dict[str, Any]]]:
+        """``(images, payload)`` per call, in order (see the module docstring for the grouping)."""
+        params = request.params
+        base: dict[str, Any] = {k: params[k] for k in PLAIN if k in params}
+        overrides = dict(params.get("override_settings") or {})
+        for name, value in params.items():
+            if name.startswith("setting:"):
+                overrides[name.split(":", 1)[1]] = value
+        for name, key in OVERRIDES.items():
+            if params.get(name) is not None:
+                overrides[key] = params[name]
+        if "styles" in params:
+            base["styles"] = list(params["styles"]) if isinstance(params["styles"], list) else [params["styles"]]
+        base.update(
+            {
+                "override_settings": overrides,
+                "override_settings_restore_afterwards": True,
+                "n_iter": 1,
+                "send_images": True,
+                "save_images": False,
+            }
+        )
+        groupable = not params.get("subseed_strength")
+        calls: list[tuple[int, dict[str, Any]]] = []
+        start = 0
+        while start < request.size:
+            end = start + 1
+            while (
+                groupable
+                and end < request.size
+                and request.prompts[end] == request.prompts[start]
+                and request.negative_prompts[end] == request.negative_prompts[start]
+                and request.seeds[end] == request.seeds[start] + (end - start)
+            ):
+                end += 1
+            payload = {
+                **base,
+                "prompt": request.prompts[start],
+                "negative_prompt": request.negative_prompts[start],
+                "seed": request.seeds[start],
+                "batch_size": end - start,
+            }
+            calls.append((end - start, payload))
+            start = end
+        return calls
+
+    def generate(
+        self, request: GenerationRequest, on_step: StepCallback | None = None, stop: StopSignal | None = None
+    ) -> list[GeneratedImage]:
+        results: list[GeneratedImage] = []
+        for count, payload in self.payloads(request):
+            if stop is not None and stop.skip_requested:
+                return []
+            results.extend(self._call(count, payload, on_step, stop))
+        return results
+
+    def _call(
+        self, count: int, payload: dict[str, Any], on_step: StepCallback | None, stop: StopSignal | None
+    ) -> list[GeneratedImage]:
+        from PIL import Image
+
+        done = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(done, on_step, stop), daemon=True)
+        watcher.start()
+        try:
+            answer = self.http.json("POST", f"/sdapi/v1/{self.mode}", payload)
+        finally:
+            done.set()
+            watcher.join(5)
+        self.calls += 1
+        try:
+            info = json.loads(answer.get("info") or "{}")
+        except ValueError:
+            info = {}
+        first = int(info.get("index_of_first_image", 0) or 0)
+        images = (answer.get("images") or [])[first : first + count]
+        infotexts = (info.get("infotexts") or [])[first : first + count]
+        if len(images) < count:
+            msg = f"/sdapi/v1/{self.mode} returned {len(images)} images, expected {count}"
+            raise BackendError(msg)
+        return [
+            GeneratedImage(
+                Image.open(
+                    io.BytesIO(base64.b64decode(data.partition(",")[2] if data.startswith("data:") else data))
+                ).copy(),
+                infotexts[i] if i < len(infotexts) else "",
+            )
+            for i, data in enumerate(images)
+        ]
+
+    def _watch(self, done: threading.Event, on_step: StepCallback | None, stop: StopSignal | None) -> None:
+        """Step progress from ``/sdapi/v1/progress``; a skip request becomes ``/sdapi/v1/skip``."""
+        while not done.wait(0.5):
+            try:
+                if stop is not None and stop.skip_requested:
+                    self.http.request("POST", "/sdapi/v1/skip")
+                    return
+                if on_step is not None:
+                    state = (
+                        self.http.json("GET", "/sdapi/v1/progress", query={"skip_current_image": "true"}) or {}
+                    ).get("state") or {}
+                    step, steps = int(state.get("sampling_step") or 0), int(state.get("sampling_steps") or 0)
+                    if steps:
+                        on_step(min(step, steps), steps)
+            except Exception:  # noqa: PERF203 - progress is best effort
+                continue

@@ -1,0 +1,225 @@
+"""A small client for the ``/sweep/v1`` routes of a WebUI with this extension.
+
+Standard library only (``urllib.request``), so it works wherever the engine does::
+
+    from sd_sweep.client import SweepClient
+
+    client = SweepClient("http://127.0.0.1:7860", auth="user:pass")
+    spec = {"name": "cfg", "base": {"prompt": "a cat"}, "axes": [{"param": "cfg_scale", "values": "5, 7"}]}
+    job = client.submit(spec)
+    client.wait(job["id"])
+    client.download(job["id"], "sweep-runs/cfg")  # the same layout as an embedded run
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sd_sweep.errors import SweepError
+
+PREFIX = "/sweep/v1"
+FINAL_STATES = frozenset({"finished", "interrupted", "cancelled", "failed"})
+_SAFE_FILE = re.compile(r"^(images|grids)/[A-Za-z0-9][A-Za-z0-9 _.\-]*\.png$")
+
+
+class SweepHTTPError(SweepError):
+    """An answer with an error status; ``problems`` holds the server's ``{field, value, message}``."""
+
+    def __init__(self, status: int, url: str, body: bytes) -> None:
+        self.status = status
+        self.url = url
+        self.problems: list[dict[str, Any]] = []
+        try:
+            detail = json.loads(body).get("detail")
+        except (ValueError, AttributeError):
+            detail = body[:200].decode("utf-8", "replace")
+        if isinstance(detail, list):
+            self.problems = [
+                p if isinstance(p, dict) else {"field": "", "value": None, "message": str(p)} for p in detail
+            ]
+        elif detail:
+            self.problems = [{"field": "", "value": None, "message": str(detail)}]
+        text = "; ".join(_problem_text(p) for p in self.problems) or "no details"
+        super().__init__(f"HTTP {status} from {url}: {text}")
+
+
+def _problem_text(problem: dict[str, Any]) -> str:
+    field = problem.get("field") or ""
+    message = problem.get("message") or problem.get("msg") or ""
+    value = problem.get("value")
+    return f"{field}: {message}" + (f" (got {value!r})" if value is not None else "") if field else str(message)
+
+
+def auth_header(auth: str | tuple[str, str] | None) -> dict[str, str]:
+    """``{"Authorization": "Basic ..."}`` for ``"user:pass"`` or ``(user, pass)``."""
+    if not auth:
+        return {}
+    user, password = auth if isinstance(auth, tuple) else auth.split(":", 1) if ":" in auth else (auth, "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
+
+
+class HTTP:
+    """JSON over ``urllib``: the shared part of the sweep client and the sdapi backend."""
+
+    def __init__(self, url: str, auth: str | tuple[str, str] | None = None, timeout: float = 600.0) -> None:
+        parsed = urllib.parse.urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            msg = f"not an http(s) URL: {url!r}"
+            raise SweepError(msg)
+        self.url = url.rstrip("/")
+        self.headers = auth_header(auth)
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> bytes:
+        url = self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {**self.headers, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise SweepHTTPError(exc.code, url, exc.read()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            msg = f"cannot reach {url}: {reason}"
+            raise SweepError(msg) from None
+
+    def json(self, method: str, path: str, body: Any = None, *, query: dict[str, Any] | None = None) -> Any:
+        return json.loads(self.request(method, path, body, query=query) or b"null")
+
+
+class SweepClient:
+    """The ``/sweep/v1`` routes as methods; errors raise ``SweepHTTPError`` (or ``SweepError``)."""
+
+    def __init__(self, url: str, auth: str | tuple[str, str] | None = None, timeout: float = 600.0) -> None:
+        self.http = HTTP(url, auth, timeout)
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def has_sweep_api(self) -> bool:
+        """True when the server has the extension's routes (False on 404)."""
+        try:
+            self.axes()
+        except SweepHTTPError as exc:
+            if exc.status in (404, 405):
+                return False
+            raise
+        return True
+
+    def axes(self, mode: str = "txt2img") -> dict[str, Any]:
+        return self.http.json("GET", f"{PREFIX}/axes", query={"mode": mode})
+
+    def schema(self) -> dict[str, Any]:
+        return self.http.json("GET", f"{PREFIX}/schema")
+
+    # -- sweeps -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _body(spec: dict[str, Any], mode: str | None, folder: str | None) -> dict[str, Any]:
+        body = dict(spec)
+        if mode is not None:
+            body["mode"] = mode
+        if folder is not None:
+            body["folder"] = folder
+        return body
+
+    def plan(self, spec: dict[str, Any], mode: str | None = None) -> dict[str, Any]:
+        """The dry run: cells, batches and estimate (``SweepHTTPError`` 422 lists every problem)."""
+        return self.http.json("POST", f"{PREFIX}/plan", self._body(spec, mode, None))
+
+    def submit(self, spec: dict[str, Any], mode: str | None = None, folder: str | None = None) -> dict[str, Any]:
+        """Queue a job; returns its status (``id``, ``state``, ``links``)."""
+        return self.http.json("POST", f"{PREFIX}/jobs", self._body(spec, mode, folder))
+
+    def run(self, spec: dict[str, Any], mode: str | None = None) -> dict[str, Any]:
+        """Run a small sweep and wait: ``{"images": [base64...], "parameters", "info"}``."""
+        return self.http.json("POST", f"{PREFIX}/run", self._body(spec, mode, None))
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.http.json("GET", f"{PREFIX}/jobs")["jobs"]
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.http.json("GET", f"{PREFIX}/jobs/{_quote(job_id)}")
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self.http.json("POST", f"{PREFIX}/jobs/{_quote(job_id)}/cancel")
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        return self.http.json("POST", f"{PREFIX}/jobs/{_quote(job_id)}/resume")
+
+    def manifest(self, job_id: str) -> dict[str, Any]:
+        return self.http.json("GET", f"{PREFIX}/jobs/{_quote(job_id)}/manifest")
+
+    def image(self, job_id: str, cell_id: str) -> bytes:
+        return self.http.request("GET", f"{PREFIX}/jobs/{_quote(job_id)}/images/{_quote(cell_id)}")
+
+    def grid(self, job_id: str, number: int) -> bytes:
+        return self.http.request("GET", f"{PREFIX}/jobs/{_quote(job_id)}/grids/{int(number)}")
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        poll: float = 0.5,
+        timeout: float | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the job is finished, interrupted, cancelled or failed; returns its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            status = self.job(job_id)
+            if on_progress is not None:
+                on_progress(status)
+            if status["state"] in FINAL_STATES:
+                return status
+            if deadline is not None and time.monotonic() > deadline:
+                msg = f"job {job_id} still {status['state']} after {timeout} s"
+                raise SweepError(msg)
+            time.sleep(poll)
+
+    def download(self, job_id: str, run_dir: Path | str) -> Path:
+        """Copy the job's images, grids and manifest into ``run_dir`` (an embedded run's layout).
+
+        Images already there are kept (cell ids name their content), so downloading a resumed
+        job again only fetches the new cells. The manifest is written last.
+        """
+        from sd_sweep.store import MANIFEST, atomic_write_bytes
+
+        run_dir = Path(run_dir)
+        manifest = self.manifest(job_id)
+        for cell_id, entry in (manifest.get("cells") or {}).items():
+            if entry.get("state") != "done":
+                continue
+            relative = str(entry.get("file", ""))
+            if not _SAFE_FILE.match(relative):
+                continue
+            target = run_dir / relative
+            if not target.exists():
+                atomic_write_bytes(target, self.image(job_id, cell_id))
+        for number, grid in enumerate(manifest.get("grids") or []):
+            relative = str(grid.get("file", ""))
+            if _SAFE_FILE.match(relative):
+                atomic_write_bytes(run_dir / relative, self.grid(job_id, number))
+        atomic_write_bytes(run_dir / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
+        return run_dir
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(str(value), safe="")
