@@ -107,9 +107,9 @@ def default_runs_dir() -> Path:
 def webui_backend_factory(mode: str) -> Any:
     """The in-process WebUI backend for ``mode``, for the catalog and validation."""
     from sd_sweep.backends.webui import WebUIBackend
-    from sd_sweep.webui.runner import _PlaceholderP
+    from sd_sweep.webui.runner import ValidationOnlyP
 
-    return WebUIBackend(_PlaceholderP({}), is_img2img=mode == "img2img")
+    return WebUIBackend(ValidationOnlyP({}), is_img2img=mode == "img2img")
 
 
 def webui_template_p(spec: Spec, mode: str) -> Any:

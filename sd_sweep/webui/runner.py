@@ -306,7 +306,7 @@ def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: b
 
         max_cells = settings.get("sweep_max_cells")
         spec = load_effective_spec(spec_input, ui_base or {}, max_cells)
-        backend = WebUIBackend(_PlaceholderP(ui_base or {}), is_img2img=is_img2img)
+        backend = WebUIBackend(ValidationOnlyP(ui_base or {}), is_img2img=is_img2img)
         plan = build_plan(spec, backend.capabilities())
         backend.check_host_values(plan)
     except SpecError as exc:
@@ -321,7 +321,7 @@ def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: b
     return {"ok": True, "errors": [], "estimate": plan.estimate, "dimensions": [d.as_dict() for d in plan.dimensions]}
 
 
-class _PlaceholderP:
+class ValidationOnlyP:
     """Stands in for ``p`` while only validating (``confirm`` functions read a few fields)."""
 
     def __init__(self, base: dict[str, Any]) -> None:

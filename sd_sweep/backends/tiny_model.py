@@ -1,0 +1,380 @@
+"""A randomly initialised Stable Diffusion model, built locally, for tests, demos and benchmarks.
+
+Nothing here downloads anything: the weights come from a fixed torch seed and the CLIP tokenizer's
+vocabulary and merges are generated from a small built-in word list. The "tiny" model has the SD 1.x
+layout (UNet, VAE with an 8x down-scaling, CLIP text encoder, scheduler) at a fraction of the width,
+so a 64x64 image takes milliseconds on a CPU; "sd15" has the real SD 1.5 dimensions and only serves
+to measure speed on a GPU. The images are noise-like patterns, not pictures, but they depend on the
+prompt, the seed and every sampling parameter exactly as a real model's would.
+
+torch, diffusers and transformers are imported inside the functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+TINY_MODEL_NAME = "tiny-sd-v1"
+FORMAT_VERSION = 1
+"""Bump when the built model changes, so cached copies are rebuilt."""
+MARKER_FILE = "sd_sweep_tiny_model.json"
+CACHE_ENV = "SD_SWEEP_CACHE"
+SIZES = ("tiny", "sd15")
+
+_NORM_NOISE = 0.1
+_CROSS_ATTENTION_GAIN = 6.0
+_MAX_MERGES = 486
+"""512 byte-level tokens + these merges + 2 special tokens keeps the tiny vocabulary at <= 1000."""
+
+_CORPUS_TEXT = """
+a an the of and with in on at by for from to under over near behind between into photo photograph
+picture painting drawing sketch portrait landscape render illustration cat dog bird horse fox wolf
+lion tiger bear rabbit fish dragon robot person woman man child red orange yellow green blue purple
+pink black white gray grey brown golden silver sky sun moon star cloud cloudy rain snow storm fog
+night day sunset sunrise morning evening tree forest flower garden field mountain river lake sea
+ocean beach desert island city street house castle tower bridge room window door road car ship train
+city village beautiful detailed highly sharp focus soft light lighting dramatic cinematic studio
+masterpiece best quality high low worst blurry ugly bad anatomy extra fingers watermark text
+realistic photorealistic anime cartoon oil watercolor digital art style artstation trending old
+young small large big tiny huge happy sad dark bright colorful vivid pastel wearing hat dress shirt
+jacket glasses hair eyes face smile standing sitting running flying
+"""
+"""Words the tokenizer's merges are learnt from: common prompt vocabulary, so prompts split into few tokens."""
+
+
+def default_model_dir() -> Path:
+    """Where the tiny model is cached: ``$SD_SWEEP_CACHE``, else the user's cache folder."""
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "sd-sweep"
+    return base / TINY_MODEL_NAME
+
+
+def ensure_tiny_model(cache_dir: str | Path | None = None) -> Path:
+    """Return the folder of the cached tiny model, building it first if it is missing or outdated.
+
+    The model is built into a temporary sibling folder and renamed into place, so a reader never
+    sees a half-written model and two processes building at once both end up with one good copy.
+    """
+    target = Path(cache_dir) if cache_dir is not None else default_model_dir()
+    if _marker_matches(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        building.chmod(0o755)
+        build_tiny_pipeline_dir(building, seed=0, size="tiny")
+        _publish(building, target)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    if not _marker_matches(target):
+        msg = f"could not build the tiny model into {target}"
+        raise RuntimeError(msg)
+    return target
+
+
+def build_tiny_pipeline_dir(target: str | Path, *, seed: int = 0, size: str = "tiny") -> Path:
+    """Build a randomly initialised SD-architecture pipeline and save it as a diffusers folder.
+
+    The same ``seed`` and ``size`` give byte-identical weights (with the same torch, diffusers and
+    transformers versions, whose initialisation code decides how the random numbers are used).
+    ``target`` is created if needed; files already in it are overwritten. ``size="sd15"`` is saved
+    in float16 (about 2 GB).
+    """
+    if size not in SIZES:
+        msg = f"size must be one of {SIZES}, got {size!r}"
+        raise ValueError(msg)
+    import torch
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    configs = _configs(size)
+
+    with tempfile.TemporaryDirectory() as tok_dir, quiet_hf_output():
+        vocab, merges = _tokenizer_files(tok_dir)
+        tokenizer = CLIPTokenizer.from_pretrained(tok_dir, model_max_length=77)
+        special = {
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"],
+            "pad_token_id": vocab["<|endoftext|>"],
+        }
+        text_config = CLIPTextConfig(**{**configs["text_encoder"], **special})
+        text_config.vocab_size = max(text_config.vocab_size, len(vocab))
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = UNet2DConditionModel(**configs["unet"])
+            vae = AutoencoderKL(**configs["vae"])
+            text_encoder = CLIPTextModel(text_config)
+            for model in (unet, vae, text_encoder):
+                _perturb_norms(model)
+            _boost_cross_attention(unet)
+
+        if size == "sd15":
+            unet, vae, text_encoder = unet.half(), vae.half(), text_encoder.half()
+        pipe = StableDiffusionPipeline(
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=PNDMScheduler(**configs["scheduler"]),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
+        )
+        pipe.save_pretrained(target, safe_serialization=True)
+    (target / MARKER_FILE).write_text(
+        json.dumps({"format": FORMAT_VERSION, "seed": seed, "size": size, "merges": len(merges)}, sort_keys=True),
+        encoding="utf-8",
+    )
+    return target
+
+
+@contextmanager
+def quiet_hf_output() -> Iterator[None]:
+    """Silence diffusers' and transformers' info logs and progress bars while loading or saving."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    saved = []
+    for module in (diffusers_logging, transformers_logging):
+        saved.append((module, module.get_verbosity(), module.is_progress_bar_enabled()))
+        module.set_verbosity_error()
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module, verbosity, bars in saved:
+            module.set_verbosity(verbosity)
+            if bars:
+                module.enable_progress_bar()
+
+
+def _marker_matches(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker.get("format") == FORMAT_VERSION and marker.get("size") == "tiny" and marker.get("seed") == 0
+
+
+def _publish(built: Path, target: Path) -> None:
+    """Move ``built`` to ``target``; an outdated ``target`` is moved aside first.
+
+    Renaming refuses to replace a non-empty folder, so when another process published first,
+    its copy wins and ours is discarded by the caller.
+    """
+    if target.exists() and not _marker_matches(target):
+        stale = target.with_name(f".{target.name}.stale-{uuid.uuid4().hex}")
+        try:
+            target.rename(stale)
+        except OSError:
+            pass
+        else:
+            shutil.rmtree(stale, ignore_errors=True)
+    try:
+        built.rename(target)
+    except OSError:
+        if not _marker_matches(target):
+            raise
+
+
+def _configs(size: str) -> dict[str, dict[str, Any]]:
+    scheduler = {
+        "num_train_timesteps": 1000,
+        "beta_start": 0.00085,
+        "beta_end": 0.012,
+        "beta_schedule": "scaled_linear",
+        "set_alpha_to_one": False,
+        "skip_prk_steps": True,
+        "steps_offset": 1,
+    }
+    if size == "sd15":
+        return {
+            "unet": {
+                "sample_size": 64,
+                "in_channels": 4,
+                "out_channels": 4,
+                "down_block_types": ("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                "up_block_types": ("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+                "block_out_channels": (320, 640, 1280, 1280),
+                "layers_per_block": 2,
+                "cross_attention_dim": 768,
+                "attention_head_dim": 8,
+                "norm_num_groups": 32,
+            },
+            "vae": {
+                "in_channels": 3,
+                "out_channels": 3,
+                "down_block_types": ("DownEncoderBlock2D",) * 4,
+                "up_block_types": ("UpDecoderBlock2D",) * 4,
+                "block_out_channels": (128, 256, 512, 512),
+                "layers_per_block": 2,
+                "latent_channels": 4,
+                "norm_num_groups": 32,
+                "sample_size": 512,
+                "scaling_factor": 0.18215,
+            },
+            "text_encoder": {
+                "vocab_size": 49408,
+                "hidden_size": 768,
+                "intermediate_size": 3072,
+                "num_hidden_layers": 12,
+                "num_attention_heads": 12,
+                "max_position_embeddings": 77,
+                "projection_dim": 768,
+                "hidden_act": "quick_gelu",
+            },
+            "scheduler": scheduler,
+        }
+    return {
+        "unet": {
+            "sample_size": 8,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+            "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+            "block_out_channels": (32, 64),
+            "layers_per_block": 1,
+            "cross_attention_dim": 32,
+            "attention_head_dim": 8,
+            "norm_num_groups": 8,
+        },
+        "vae": {
+            "in_channels": 3,
+            "out_channels": 3,
+            "down_block_types": ("DownEncoderBlock2D",) * 4,
+            "up_block_types": ("UpDecoderBlock2D",) * 4,
+            "block_out_channels": (8, 16, 16, 16),
+            "layers_per_block": 1,
+            "latent_channels": 4,
+            "norm_num_groups": 8,
+            "sample_size": 64,
+            "scaling_factor": 0.18215,
+        },
+        "text_encoder": {
+            "vocab_size": 1000,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "projection_dim": 32,
+            "hidden_act": "quick_gelu",
+        },
+        "scheduler": scheduler,
+    }
+
+
+def _perturb_norms(model: Any) -> None:
+    """Give norm layers non-trivial affine weights so random models produce varied, finite output."""
+    import torch
+
+    norm_types = (torch.nn.LayerNorm, torch.nn.GroupNorm)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, norm_types) and getattr(module, "weight", None) is not None:
+                module.weight.copy_(1.0 + _NORM_NOISE * torch.randn_like(module.weight))
+                if module.bias is not None:
+                    module.bias.copy_(_NORM_NOISE * torch.randn_like(module.bias))
+
+
+def _boost_cross_attention(unet: Any) -> None:
+    """Scale the UNet's cross-attention outputs so the prompt visibly changes the image.
+
+    At random init the text conditioning is a faint signal next to the latent's own path; images of
+    different prompts would differ by a couple of grey levels only.
+    """
+    import torch
+
+    with torch.no_grad():
+        for name, module in unet.named_modules():
+            if name.endswith("attn2"):
+                module.to_out[0].weight.mul_(_CROSS_ATTENTION_GAIN)
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2/CLIP's reversible map from bytes to printable unicode characters."""
+    printable = (
+        list(range(ord("!"), ord("~") + 1))
+        + list(range(ord("\xa1"), ord("\xac") + 1))
+        + list(range(ord("\xae"), ord("\xff") + 1))
+    )
+    codes = printable[:]
+    extra = 0
+    for byte in range(256):
+        if byte not in printable:
+            printable.append(byte)
+            codes.append(256 + extra)
+            extra += 1
+    return dict(zip(printable, (chr(c) for c in codes), strict=False))
+
+
+def _train_merges(words: list[str], max_merges: int) -> list[tuple[str, str]]:
+    """Byte-pair merges learnt from ``words``; ties go to the lexicographically smallest pair."""
+    byte_map = _bytes_to_unicode()
+    counts: dict[tuple[str, ...], int] = {}
+    for word in words:
+        symbols = [byte_map[b] for b in word.encode("utf-8")]
+        symbols[-1] += "</w>"
+        key = tuple(symbols)
+        counts[key] = counts.get(key, 0) + 1
+    merges: list[tuple[str, str]] = []
+    while len(merges) < max_merges:
+        pairs: dict[tuple[str, str], int] = {}
+        for symbols, count in counts.items():
+            for pair in itertools.pairwise(symbols):
+                pairs[pair] = pairs.get(pair, 0) + count
+        if not pairs:
+            break
+        best = min(pairs, key=lambda p: (-pairs[p], p))
+        merges.append(best)
+        merged: dict[tuple[str, ...], int] = {}
+        for symbols, count in counts.items():
+            out: list[str] = []
+            i = 0
+            while i < len(symbols):
+                if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == best:
+                    out.append(symbols[i] + symbols[i + 1])
+                    i += 2
+                else:
+                    out.append(symbols[i])
+                    i += 1
+            merged[tuple(out)] = merged.get(tuple(out), 0) + count
+        counts = merged
+    return merges
+
+
+def _tokenizer_files(folder: str | Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Write a CLIP-style ``vocab.json`` and ``merges.txt`` into ``folder``."""
+    folder = Path(folder)
+    base = list(_bytes_to_unicode().values())
+    merges = _train_merges(_CORPUS_TEXT.split(), _MAX_MERGES)
+    tokens = base + [t + "</w>" for t in base]
+    seen = set(tokens)
+    for left, right in merges:
+        token = left + right
+        if token not in seen:
+            tokens.append(token)
+            seen.add(token)
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {token: i for i, token in enumerate(tokens)}
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    lines = ["#version: 0.2"] + [f"{left} {right}" for left, right in merges]
+    (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return vocab, merges
