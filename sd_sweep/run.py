@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.base import Backend, GenerationRequest, StopSignal
+from sd_sweep.backends.base import Backend, GeneratedImage, GenerationRequest, StopSignal
 from sd_sweep.errors import BackendError
 from sd_sweep.plan import Cell, Plan, build_plan
 from sd_sweep.store import RunStore
@@ -97,17 +99,22 @@ def run_sweep(
     result = RunResult(run_dir=Path(run_dir), plan=plan, state="finished")
     result.reused = [c.id for c in plan.cells if c.id in done]
     observer.started(plan, todo)
+    current: list[Cell] = []
     try:
-        for number, batch in enumerate(todo):
-            if stop.interrupted:
-                result.state = "interrupted"
-                break
-            _run_batch(number, batch, plan, backend, store, observer, stop, result)
+        with BackgroundSaver(store) as saver:
+            for number, current in enumerate(todo):
+                if stop.interrupted:
+                    result.state = "interrupted"
+                    break
+                _run_batch(number, current, plan, backend, saver, observer, stop, result)
+            else:
+                current = []
         if stop.interrupted and len(result.generated) + len(result.skipped) < sum(map(len, todo)):
             result.state = "interrupted"
     except Exception as exc:
         result.state = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
+        store.record_failure([c.id for c in current if c.id not in result.generated], result.error)
         store.finish("failed")
         raise BackendError(result.error) from exc
     if draw_grids:
@@ -120,30 +127,59 @@ def run_sweep(
     return result
 
 
+class BackgroundSaver:
+    """Encodes and writes finished batches on one worker thread, so the next batch samples meanwhile.
+
+    At most ``max_pending`` batches wait in memory; leaving the ``with`` block waits for every
+    save, so nothing generated is lost, and re-raises the first save error.
+    """
+
+    def __init__(self, store: RunStore, max_pending: int = 2) -> None:
+        self._store = store
+        self._max_pending = max_pending
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sd-sweep-save")
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, cells: list[Cell], images: list[GeneratedImage]) -> None:
+        while len(self._pending) >= self._max_pending:
+            self._pending.popleft().result()
+        self._pending.append(self._executor.submit(self._save, cells, images))
+
+    def _save(self, cells: list[Cell], images: list[GeneratedImage]) -> None:
+        for cell, generated in zip(cells, images):
+            self._store.record_image(cell.id, generated.image, generated.infotext)
+        self._store.save()
+
+    def __enter__(self) -> BackgroundSaver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            self._executor.shutdown(wait=True)
+
+
 def _run_batch(
     number: int,
     batch: list[Cell],
     plan: Plan,
     backend: Backend,
-    store: RunStore,
+    saver: BackgroundSaver,
     observer: RunObserver,
     stop: StopSignal,
     result: RunResult,
 ) -> None:
     observer.batch_started(number, batch)
-    try:
-        images = backend.generate(request_for(batch, plan), on_step=observer.step, stop=stop)
-    except Exception as exc:
-        store.record_failure([c.id for c in batch], f"{type(exc).__name__}: {exc}")
-        raise
+    images = backend.generate(request_for(batch, plan), on_step=observer.step, stop=stop)
     if stop.consume_skip():
         result.skipped.extend(c.id for c in batch)
         observer.batch_finished(number, batch, 0)
         return
-    for cell, generated in zip(batch, images):
-        store.record_image(cell.id, generated.image, generated.infotext)
-        result.generated.append(cell.id)
-    store.save()
+    saved = batch[: len(images)]
+    saver.submit(saved, images)
+    result.generated.extend(c.id for c in saved)
     observer.batch_finished(number, batch, len(images))
 
 

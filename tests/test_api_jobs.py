@@ -312,7 +312,7 @@ def test_root_runs_dir_default_and_on_app_started(tmp_path: Path, monkeypatch):
             assert client.has_sweep_api()
             job = client.submit(SPEC)
             assert client.wait(job["id"], poll=0.05, timeout=30)["state"] == "finished"
-        assert (tmp_path / "outputs" / "sweeps" / "cats" / "manifest.json").exists()
+        assert (sweep_api.default_runs_dir() / "cats" / "manifest.json").exists()
         paths = [r.path for r in app.routes if getattr(r, "path", "").startswith("/sweep/v1")]
         assert len(paths) == len({(r.path, tuple(sorted(r.methods))) for r in app.routes if r.path in paths})
     finally:
@@ -366,3 +366,15 @@ def test_make_app_without_server_is_cheap(tmp_path: Path):
     _app, manager, _ = make_app(tmp_path / "runs", FakeBackend())
     assert manager.jobs() == []
     assert not (tmp_path / "runs").exists()
+
+
+def test_default_runs_dir_outside_a_webui(tmp_path: Path):
+    import subprocess
+    import sys
+
+    code = "from sd_sweep.api import default_runs_dir; print(default_runs_dir())"
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(root)}, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert Path(out) == tmp_path / "outputs" / "sweeps"

@@ -286,20 +286,31 @@ def test_progress_is_reported_in_sampling_steps(backend: DiffusersBackend) -> No
         assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)], sampler
 
 
-@pytest.mark.parametrize("how", ["interrupt", "skip"])
-def test_stop_during_sampling_returns_no_images(backend: DiffusersBackend, how: str) -> None:
+def test_skip_during_sampling_returns_no_images(backend: DiffusersBackend) -> None:
     stop = StopSignal()
     calls: list[int] = []
 
     def on_step(step: int, total: int) -> None:
         calls.append(step)
-        stop.interrupt() if how == "interrupt" else stop.skip()
+        stop.skip()
 
     images = backend.generate(request(["a cat", "a dog"], [1, 2], steps=4), on_step=on_step, stop=stop)
     assert images == []
     assert calls == [1]
-    if how == "skip":
-        assert stop.consume_skip()
+    assert stop.consume_skip()
+
+
+def test_interrupt_during_sampling_finishes_the_batch(backend: DiffusersBackend) -> None:
+    stop = StopSignal()
+    calls: list[int] = []
+
+    def on_step(step: int, total: int) -> None:
+        calls.append(step)
+        stop.interrupt()
+
+    images = backend.generate(request(["a cat", "a dog"], [1, 2], steps=4), on_step=on_step, stop=stop)
+    assert len(images) == 2
+    assert calls == [1, 2, 3, 4]
 
 
 def test_stop_before_start_returns_at_once(backend: DiffusersBackend) -> None:

@@ -83,25 +83,10 @@ def shutdown() -> None:
 
 
 def default_runs_dir() -> Path:
-    """Where API runs are stored: the ``sweep_runs_dir`` setting, else ``outputs/sweeps``."""
-    import sys
+    """Where API runs are stored: the ``sweep_runs_dir`` setting, else ``outputs/sweeps`` of the WebUI."""
+    from sd_sweep.webui import settings
 
-    if "modules.shared" in sys.modules:
-        try:
-            from sd_sweep.webui import settings
-
-            return Path(settings.runs_dir())
-        except Exception:
-            pass
-
-    shared = sys.modules.get("modules.shared")
-    configured = getattr(getattr(shared, "opts", None), "sweep_runs_dir", None) if shared else None
-    if isinstance(configured, str) and configured.strip():
-        return Path(configured)
-    paths = sys.modules.get("modules.paths_internal") or sys.modules.get("modules.paths")
-    data_path = getattr(paths, "data_path", None)
-    base = Path(data_path) if isinstance(data_path, str) else Path()
-    return base / "outputs" / "sweeps"
+    return Path(settings.runs_dir())
 
 
 def webui_backend_factory(mode: str) -> Any:

@@ -332,8 +332,9 @@ class DiffusersBackend(Backend):
     ) -> list[GeneratedImage]:
         """Generate the batch in one pipeline call.
 
-        When ``stop`` is interrupted or a skip is requested before the last step, sampling stops at
-        the next step and ``[]`` is returned; the skip flag is left set for the caller to consume.
+        Nothing is generated when ``stop`` is already interrupted or skipping. A skip requested
+        while sampling stops at the next step and ``[]`` is returned, the skip flag left set for the
+        caller to consume; an interrupt lets the batch finish, so its images are kept.
         Parameters missing from the request take the WebUI's defaults (``DEFAULTS``).
         """
         if request.size == 0 or _stop_requested(stop):
@@ -591,6 +592,11 @@ def _stop_requested(stop: StopSignal | None) -> bool:
     return stop is not None and (stop.interrupted or stop.skip_requested)
 
 
+def _skip_requested(stop: StopSignal | None) -> bool:
+    """Mid-batch, only Skip aborts: an interrupt lets the batch finish (it is saved, then the run stops)."""
+    return stop is not None and stop.skip_requested
+
+
 def _inference_context() -> Any:
     import torch
 
@@ -607,7 +613,7 @@ def _step_callback(steps: int, on_step: StepCallback | None, stop: StopSignal | 
 
     def callback(pipe: Any, index: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         nonlocal reported
-        if _stop_requested(stop):
+        if _skip_requested(stop):
             raise _StoppedError
         if on_step is not None:
             total_calls = max(int(getattr(pipe, "num_timesteps", steps) or steps), 1)

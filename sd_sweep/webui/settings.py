@@ -30,12 +30,12 @@ def on_ui_settings() -> None:
 
 
 def get(key: str) -> Any:
-    """An option's value; its default when the WebUI has not registered it (yet)."""
-    from modules import shared
-
+    """An option's value; its default outside a WebUI or before the option is registered."""
     try:
+        from modules import shared
+
         value = getattr(shared.opts, key)
-    except AttributeError:
+    except (ImportError, AttributeError):
         value = None
     return DEFAULTS[key] if value is None else value
 
