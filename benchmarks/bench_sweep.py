@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sd_sweep.backends.base import GenerationRequest  # noqa: E402
-from sd_sweep.run import run_sweep  # noqa: E402
-from sd_sweep.spec import spec_from_dict  # noqa: E402
+from sd_sweep.backends.base import GenerationRequest
+from sd_sweep.run import run_sweep
+from sd_sweep.spec import spec_from_dict
 
 PROMPTS = ["a lighthouse at dusk", "a red fox in snow", "a bowl of ramen", "a castle on a hill"]
 
@@ -49,7 +49,13 @@ def sweep_document(args: argparse.Namespace, batch_size: int) -> dict:
 
 
 def raw_rate(backend, args: argparse.Namespace, batch: int, images: int) -> float:
-    params = {"steps": args.steps, "cfg_scale": 7.0, "width": args.width, "height": args.height, "sampler_name": "Euler"}
+    params = {
+        "steps": args.steps,
+        "cfg_scale": 7.0,
+        "width": args.width,
+        "height": args.height,
+        "sampler_name": "Euler",
+    }
     request = GenerationRequest(
         params=params,
         prompts=[PROMPTS[0]] * batch,
@@ -90,7 +96,8 @@ def machine() -> str:
 
     if torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
-    return f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu} x{torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def main() -> None:

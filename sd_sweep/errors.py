@@ -43,7 +43,3 @@ class SpecError(SweepError):
 
 class BackendError(SweepError):
     """A backend failed to generate or to describe itself."""
-
-
-class RunStopped(SweepError):
-    """A run was interrupted; what finished before is saved."""

@@ -113,7 +113,7 @@ def build_plan(
     resumed or repeated run regenerates the same images. Raises ``SpecError`` with every problem.
     """
     problems: list[Problem] = []
-    rng = rng or random.Random()  # noqa: S311 - seeds, not secrets
+    rng = rng or random.Random()
     resolutions = dict(seed_resolutions or {})
     base = _validated_base(spec, capabilities, problems)
     dimensions = _build_dimensions(spec, capabilities, base, problems)
@@ -155,9 +155,7 @@ def _validated_base(spec: Spec, caps: Capabilities, problems: list[Problem]) -> 
     return base
 
 
-def _build_dimensions(
-    spec: Spec, caps: Capabilities, base: dict[str, Any], problems: list[Problem]
-) -> list[Dimension]:
+def _build_dimensions(spec: Spec, caps: Capabilities, base: dict[str, Any], problems: list[Problem]) -> list[Dimension]:
     groups: dict[str, list[tuple[int, AxisSpec]]] = {}
     for index, axis in enumerate(spec.axes):
         groups.setdefault(axis.zip or f"\0{axis.name}", []).append((index, axis))
@@ -209,9 +207,6 @@ def _parse_axis(
     except SpecError as exc:
         problems.extend(exc.problems)
         return None
-    if definition.name in ("prompt_sr", "negative_prompt_sr") and len(values) < 1:
-        problems.append(Problem(f"{where}.values", axis.values, "needs the search term as its first value"))
-        return None
     before = len(problems)
     for value in values:
         check_value(definition, value, f"{where}.values", caps, problems)
@@ -259,9 +254,11 @@ def _check_layout(spec: Spec, dimensions: list[Dimension], problems: list[Proble
         value = getattr(spec.layout, key)
         if value is not None and value not in names:
             problems.append(Problem(f"layout.{key}", value, f"not an axis name; axes: {sorted(names)}"))
-    for value in spec.layout.page:
-        if value not in names:
-            problems.append(Problem("layout.page", value, f"not an axis name; axes: {sorted(names)}"))
+    problems.extend(
+        Problem("layout.page", value, f"not an axis name; axes: {sorted(names)}")
+        for value in spec.layout.page
+        if value not in names
+    )
     chosen = [v for v in (spec.layout.x, spec.layout.y, *spec.layout.page) if v is not None]
     if len(chosen) != len(set(chosen)):
         problems.append(Problem("layout", chosen, "an axis may appear only once in the layout"))
@@ -317,7 +314,7 @@ def _expand_cells(
 
 def _cell_id(identity: dict[str, Any], seen: dict[str, int]) -> str:
     """A stable id from what defines the cell's image, so a re-plan finds finished cells."""
-    digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]  # noqa: S324
+    digest = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
     count = seen.get(digest, 0)
     seen[digest] = count + 1
     return digest if count == 0 else f"{digest}-{count + 1}"
@@ -388,5 +385,5 @@ def estimate(cells: list[Cell], batches: list[list[Cell]]) -> dict[str, Any]:
 
 def _switches(batches: list[list[Cell]], name: str) -> int:
     values = [batch[0].params.get(name) for batch in batches]
-    changes = sum(1 for a, b in zip(values, values[1:]) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(values) if a != b)
     return changes + (1 if values and values[0] is not None else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,52 +78,60 @@ def _coerce_batch_size(value: Any, where: str, problems: list[Problem]) -> int:
 
 def coerce_scalar(value: Any, kind: str, field: str) -> Any:
     """Convert one base value to ``kind``; raise ``SpecError`` naming ``field`` when it can't be."""
-    if kind in ("int", "float"):
-        number = _number(value)
-        if number is None or (kind == "int" and not float(number).is_integer()):
-            raise SpecError.single(field, value, f"must be {'an integer' if kind == 'int' else 'a number'}")
-        return int(number) if kind == "int" else float(number)
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "on", "1"):
-            return True
-        if text in ("false", "no", "off", "0"):
-            return False
-        raise SpecError.single(field, value, "must be true or false")
-    if kind == "size":
-        from sd_sweep.values import parse_values
+    return _COERCERS.get(kind, _coerce_str)(value, kind, field)
 
-        sizes = parse_values([value] if isinstance(value, str) else value, "size", field)
-        if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) for v in value):
-            return int(value[0]), int(value[1])
-        if len(sizes) != 1:
-            raise SpecError.single(field, value, "must be one size like 512x768")
-        return sizes[0]
-    if kind == "styles":
-        if isinstance(value, str):
-            return [s.strip() for s in value.split(",") if s.strip()]
-        if isinstance(value, list) and all(isinstance(s, str) for s in value):
-            return list(value)
-        raise SpecError.single(field, value, "must be a list of style names")
+
+def _coerce_number(value: Any, kind: str, field: str) -> int | float:
+    number = _number(value)
+    if number is None or (kind == "int" and not float(number).is_integer()):
+        raise SpecError.single(field, value, f"must be {'an integer' if kind == 'int' else 'a number'}")
+    return int(number) if kind == "int" else float(number)
+
+
+def _coerce_one_value(value: Any, kind: str, field: str) -> Any:
+    """Booleans and sizes parse as axis values do, but a base takes exactly one."""
+    from sd_sweep.values import parse_values
+
+    if isinstance(value, list) and kind != "size":
+        raise SpecError.single(field, value, f"must be one {kind} value, not a list")
+    values = parse_values(value, kind, field)
+    if len(values) != 1:
+        raise SpecError.single(field, value, f"must be one {kind} value")
+    return values[0]
+
+
+def _coerce_styles(value: Any, kind: str, field: str) -> list[str]:
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return list(value)
+    raise SpecError.single(field, value, "must be a list of style names")
+
+
+def _coerce_str(value: Any, kind: str, field: str) -> str:
     if not isinstance(value, str):
         raise SpecError.single(field, value, "must be a string")
     return value
 
 
+_COERCERS = {
+    "int": _coerce_number,
+    "float": _coerce_number,
+    "bool": _coerce_one_value,
+    "size": _coerce_one_value,
+    "styles": _coerce_styles,
+}
+
+
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    """A finite number from an int, a float or numeric text; None for anything else (bools too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return number if number == number and abs(number) != float("inf") else None
-    return None
+    try:
+        number = float(value.strip()) if isinstance(value, str) else value
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def coerce_setting(value: Any) -> Any:

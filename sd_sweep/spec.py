@@ -89,7 +89,9 @@ def load_spec(source: str | Path | dict[str, Any]) -> Spec:
     """Read a spec from a mapping, a file path, or YAML/JSON text."""
     if isinstance(source, dict):
         return spec_from_dict(source)
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json"))):
+    if isinstance(source, Path) or (
+        isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml", ".json"))
+    ):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")
@@ -102,9 +104,11 @@ def load_spec(source: str | Path | dict[str, Any]) -> Spec:
 def spec_from_dict(document: dict[str, Any]) -> Spec:
     """Check the document's structure and build a ``Spec``; every problem is reported at once."""
     problems: list[Problem] = []
-    for key in document:
-        if key not in TOP_KEYS:
-            problems.append(Problem(str(key), document[key], f"unknown key; expected one of {sorted(TOP_KEYS)}"))
+    problems.extend(
+        Problem(str(key), value, f"unknown key; expected one of {sorted(TOP_KEYS)}")
+        for key, value in document.items()
+        if key not in TOP_KEYS
+    )
     name = _parse_name(document.get("name", "sweep"), problems)
     base = _parse_base(document.get("base", {}), problems)
     axes = _parse_axes(document.get("axes", []), problems)
@@ -158,7 +162,9 @@ def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
             continue
         unknown = sorted(str(k) for k in item if k not in AXIS_KEYS)
         if unknown:
-            problems.append(Problem(f"{where}.{unknown[0]}", item[unknown[0]], f"unknown key; expected {sorted(AXIS_KEYS)}"))
+            problems.append(
+                Problem(f"{where}.{unknown[0]}", item[unknown[0]], f"unknown key; expected {sorted(AXIS_KEYS)}")
+            )
         param = item.get("param")
         if not isinstance(param, str) or not param:
             problems.append(Problem(f"{where}.param", param, "must name a parameter"))
@@ -221,9 +227,11 @@ def _parse_layout(value: Any, problems: list[Problem]) -> Layout:
         problems.append(Problem("layout", value, "must be a mapping with x, y and page"))
         return Layout()
     layout = Layout(explicit=True)
-    for key in value:
-        if key not in ("x", "y", "page", "pages"):
-            problems.append(Problem(f"layout.{key}", value[key], "unknown key; expected x, y, page"))
+    problems.extend(
+        Problem(f"layout.{key}", item, "unknown key; expected x, y, page")
+        for key, item in value.items()
+        if key not in ("x", "y", "page", "pages")
+    )
     for key in ("x", "y"):
         item = value.get(key)
         if item is not None and not isinstance(item, str):

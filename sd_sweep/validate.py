@@ -55,10 +55,16 @@ def check_value(definition: ParamDef, value: Any, field: str, caps: Capabilities
     choices = caps.choices.get(definition.choices_from or "")
     if choices is None:
         return
-    items = value if isinstance(value, list) else [s.strip() for s in str(value).split(",")] if name == "styles" else [value]
-    for item in items:
-        if item not in choices:
-            problems.append(Problem(field, item, _not_a_choice(definition, item, choices, caps)))
+    items = (
+        value
+        if isinstance(value, list)
+        else [s.strip() for s in str(value).split(",")]
+        if name == "styles"
+        else [value]
+    )
+    problems.extend(
+        Problem(field, item, _not_a_choice(definition, item, choices, caps)) for item in items if item not in choices
+    )
 
 
 def _not_a_choice(definition: ParamDef, value: Any, choices: tuple[str, ...], caps: Capabilities) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StopSignal, StepCallback
+from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.infotext import build_infotext
 
 FAKE_PARAMS = frozenset(

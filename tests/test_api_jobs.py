@@ -375,6 +375,11 @@ def test_default_runs_dir_outside_a_webui(tmp_path: Path):
     code = "from sd_sweep.api import default_runs_dir; print(default_runs_dir())"
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(root)}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert Path(out) == tmp_path / "outputs" / "sweeps"

@@ -55,7 +55,9 @@ def test_run_then_regrid(fake_cli, tmp_path, capsys):
 
 def test_invalid_spec_exits_2_with_every_problem_and_no_traceback(fake_cli, tmp_path, capsys):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("base: {steps: many}\naxes:\n  - {param: cfg_scale, values: '5-x'}\n  - {param: samplr, values: Euler}\n")
+    spec.write_text(
+        "base: {steps: many}\naxes:\n  - {param: cfg_scale, values: '5-x'}\n  - {param: samplr, values: Euler}\n"
+    )
     assert cli.main(["run", str(spec), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "base.steps" in err

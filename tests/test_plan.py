@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -102,10 +103,12 @@ def test_lora_weight_and_name_axes_compose():
 def test_checkpoint_loads_never_exceed_distinct_checkpoints_whatever_the_axis():
     for position in range(3):
         axes = [{"param": "seed", "values": "1-3"}, {"param": "cfg_scale", "values": "5, 7"}]
-        axes.insert(position, {"param": "checkpoint", "values": "alpha.safetensors, beta.safetensors, gamma.safetensors"})
+        axes.insert(
+            position, {"param": "checkpoint", "values": "alpha.safetensors, beta.safetensors, gamma.safetensors"}
+        )
         plan = plan_of({"base": {**BASE, "batch_size": 2}, "axes": axes})
         order = [plan.cell(i).params["checkpoint"] for b in plan.batches for i in b]
-        switches = 1 + sum(1 for a, b in zip(order, order[1:]) if a != b)
+        switches = 1 + sum(1 for a, b in itertools.pairwise(order) if a != b)
         assert switches == 3
         assert plan.estimate["checkpoint_loads"] == 3
 
@@ -145,8 +148,12 @@ def test_random_seed_axis_values_each_get_their_own_seed():
 
 
 def test_adding_a_value_keeps_the_ids_of_existing_cells():
-    small = plan_of({"base": BASE, "axes": [{"param": "cfg_scale", "values": "5, 7"}, {"param": "seed", "values": "1, 2"}]})
-    large = plan_of({"base": BASE, "axes": [{"param": "cfg_scale", "values": "5, 7, 9"}, {"param": "seed", "values": "1, 2"}]})
+    small = plan_of(
+        {"base": BASE, "axes": [{"param": "cfg_scale", "values": "5, 7"}, {"param": "seed", "values": "1, 2"}]}
+    )
+    large = plan_of(
+        {"base": BASE, "axes": [{"param": "cfg_scale", "values": "5, 7, 9"}, {"param": "seed", "values": "1, 2"}]}
+    )
     assert {c.id for c in small.cells} < {c.id for c in large.cells}
 
 
@@ -169,7 +176,10 @@ def test_zipped_axes_advance_together():
 
 def test_zipped_axes_of_different_lengths_are_an_error():
     assert problems_of(
-        {"base": BASE, "axes": [{"param": "steps", "values": "2, 4", "zip": "q"}, {"param": "cfg", "values": "3", "zip": "q"}]}
+        {
+            "base": BASE,
+            "axes": [{"param": "steps", "values": "2, 4", "zip": "q"}, {"param": "cfg", "values": "3", "zip": "q"}],
+        }
     ) == [("axes[0].zip", "q")]
 
 
@@ -196,7 +206,9 @@ def test_negative_prompt_matrix_with_space_delimiter_at_start():
 
 
 def test_prompt_sr_replaces_in_prompt_and_negative_prompt_like_the_builtin():
-    plan = plan_of({"base": {**BASE, "negative_prompt": "no cat"}, "axes": [{"param": "prompt_sr", "values": "cat, dog"}]})
+    plan = plan_of(
+        {"base": {**BASE, "negative_prompt": "no cat"}, "axes": [{"param": "prompt_sr", "values": "cat, dog"}]}
+    )
     assert [(c.params["prompt"], c.params["negative_prompt"]) for c in plan.cells] == [
         ("a cat, photo", "no cat"),
         ("a dog, photo", "no dog"),
@@ -207,7 +219,10 @@ def test_settings_and_size_axes():
     plan = plan_of(
         {
             "base": {**BASE, "override_settings": {"eta_noise_seed_delta": 31337}},
-            "axes": [{"param": "setting:CLIP_stop_at_last_layers", "values": "1, 2"}, {"param": "size", "values": "64x64, 128x64"}],
+            "axes": [
+                {"param": "setting:CLIP_stop_at_last_layers", "values": "1, 2"},
+                {"param": "size", "values": "64x64, 128x64"},
+            ],
         }
     )
     assert plan.cells[-1].params["override_settings"] == {"eta_noise_seed_delta": 31337, "CLIP_stop_at_last_layers": 2}
@@ -255,11 +270,26 @@ def test_backend_without_a_parameter_refuses_it():
 
 
 axis_param = st.sampled_from(
-    ["steps", "cfg_scale", "seed", "sampler_name", "prompt_sr", "size", "checkpoint", "lora:a", "setting:x", "nope", "prompt_matrix"]
+    [
+        "steps",
+        "cfg_scale",
+        "seed",
+        "sampler_name",
+        "prompt_sr",
+        "size",
+        "checkpoint",
+        "lora:a",
+        "setting:x",
+        "nope",
+        "prompt_matrix",
+    ]
 )
 axis_values = st.one_of(
     st.text(max_size=30),
-    st.lists(st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(), st.none()), max_size=4),
+    st.lists(
+        st.one_of(st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=8), st.booleans(), st.none()),
+        max_size=4,
+    ),
     st.integers(),
     st.none(),
 )
@@ -268,7 +298,11 @@ axis_values = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(st.fixed_dictionaries({"param": axis_param, "values": axis_values}), max_size=3),
-    st.dictionaries(st.sampled_from(["steps", "prompt", "width", "seed", "batch_size", "cfg_scale", "size"]), axis_values, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["steps", "prompt", "width", "seed", "batch_size", "cfg_scale", "size"]),
+        axis_values,
+        max_size=3,
+    ),
 )
 def test_planning_raises_nothing_but_spec_errors(axes, base):
     try:

@@ -16,8 +16,20 @@ from tests.fakes import FakeBackend
 
 DOC = {
     "name": "cats",
-    "base": {"prompt": "a cat, photo", "negative_prompt": "blurry", "steps": 3, "width": 32, "height": 32, "seed": 1, "batch_size": 3},
-    "axes": [{"param": "cfg_scale", "values": "5, 7"}, {"param": "prompt_sr", "values": "cat, dog"}, {"param": "seed", "values": "1-2"}],
+    "base": {
+        "prompt": "a cat, photo",
+        "negative_prompt": "blurry",
+        "steps": 3,
+        "width": 32,
+        "height": 32,
+        "seed": 1,
+        "batch_size": 3,
+    },
+    "axes": [
+        {"param": "cfg_scale", "values": "5, 7"},
+        {"param": "prompt_sr", "values": "cat, dog"},
+        {"param": "seed", "values": "1-2"},
+    ],
     "layout": {"x": "cfg_scale", "y": "prompt_sr", "page": ["seed"]},
 }
 

@@ -53,7 +53,9 @@ def test_missing_file_names_the_path(tmp_path: Path):
 
 
 def test_aliases_become_canonical_names():
-    spec = spec_from_dict({"base": {"sampler": "Euler", "cfg": 5}, "axes": [{"param": "sd_model_checkpoint", "values": "a"}]})
+    spec = spec_from_dict(
+        {"base": {"sampler": "Euler", "cfg": 5}, "axes": [{"param": "sd_model_checkpoint", "values": "a"}]}
+    )
     assert spec.base == {"sampler_name": "Euler", "cfg_scale": 5}
     assert spec.axes[0].param == "checkpoint"
 
@@ -119,7 +121,14 @@ def test_any_text_gives_a_spec_or_a_spec_error(text):
             "name": json_values,
             "base": json_values,
             "axes": st.lists(
-                st.fixed_dictionaries({}, optional={"param": st.sampled_from(["steps", "cfg", "x", 3]), "values": json_values, "zip": json_values})
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "param": st.sampled_from(["steps", "cfg", "x", 3]),
+                        "values": json_values,
+                        "zip": json_values,
+                    },
+                )
                 | json_values,
                 max_size=3,
             ),

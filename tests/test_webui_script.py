@@ -62,7 +62,7 @@ def test_txt2img_sweep_batches_infotexts_and_files(webui):
     assert len(res.infotexts) == len(res.images)
     cells = [settings_line(t) for t in res.infotexts[1:]]
     assert [(c["CFG scale"], c["Seed"]) for c in cells] == [("5.0", "1"), ("5.0", "2"), ("9.0", "1"), ("9.0", "2")]
-    assert all(img.info["parameters"] == t for img, t in zip(res.images, res.infotexts, strict=False))
+    assert all(img.info["parameters"] == t for img, t in zip(res.images, res.infotexts))
     assert "Script: Sweep" in res.infotexts[0]
     assert hasattr(res, "extra_images") and res.extra_images == []
     # the run folder has every image and the manifest; the WebUI's folders got samples and the grid

@@ -322,7 +322,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             codes.append(256 + extra)
             extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=False))
+    return dict(zip(printable, (chr(c) for c in codes)))
 
 
 def _train_merges(words: list[str], max_merges: int) -> list[tuple[str, str]]:

@@ -323,7 +323,7 @@ class WebUIBackend(Backend):
         """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
         problems: list[Problem] = []
         for dimension in plan.dimensions:
-            for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields, strict=False):
+            for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields):
                 if not axis.param.startswith(HOST_PREFIX):
                     continue
                 host = self._host.get(axis.param[len(HOST_PREFIX) :])

@@ -248,7 +248,7 @@ def _save_grids_like_webui(p: Any, outcome: SweepOutcome, is_img2img: bool) -> N
     if not path:
         return
     Path(path).mkdir(parents=True, exist_ok=True)
-    for grid, text in zip(outcome.grids, outcome.grid_infotexts, strict=False):
+    for grid, text in zip(outcome.grids, outcome.grid_infotexts):
         try:
             images.save_image(
                 grid, path, "sweep", extension=getattr(opts, "grid_format", "png"), info=text, grid=True, p=p

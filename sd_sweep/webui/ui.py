@@ -191,7 +191,7 @@ def spec_to_rows(text: str) -> tuple[list[tuple[str, str]], dict[str, Any], dict
     names = _axis_names(
         [
             {"param": p, **({"name": a["name"]} if isinstance(a, dict) and a.get("name") else {})}
-            for (p, _), a in zip(rows, axes, strict=False)
+            for (p, _), a in zip(rows, axes)
         ]
     )
     layout_doc = document.get("layout") if isinstance(document.get("layout"), dict) else {}
@@ -306,7 +306,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         params = values[:MAX_ROWS]
         texts = values[MAX_ROWS : 2 * MAX_ROWS]
         at_s, delim, tgt, xa, ya, pg = values[2 * MAX_ROWS :]
-        rows = list(zip(params, texts, strict=False))
+        rows = list(zip(params, texts))
         while rows and not param_of(rows[-1][0]):
             rows.pop()
         return rows_to_spec(
@@ -356,7 +356,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         outputs=[visible_rows, *row_groups, *row_params, *row_values],
     )
 
-    for param, values, fill in zip(row_params, row_values, row_fills, strict=False):
+    for param, values, fill in zip(row_params, row_values, row_fills):
         fill.click(
             fn=lambda entry: join_values(values_for(param_of(entry), is_img2img)) or gr.update(),
             inputs=[param],
