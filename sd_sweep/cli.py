@@ -93,7 +93,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from sd_sweep.spec import load_spec
 
     spec = load_spec(args.spec)
-    plan = build_plan(spec, _backend(args).capabilities())
+    backend = _backend(args)
+    plan = build_plan(spec, backend.capabilities())
+    backend.check_plan(plan)
     if args.json:
         print(json.dumps(plan.as_dict(), indent=1, default=str))
     else:

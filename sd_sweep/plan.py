@@ -86,6 +86,14 @@ class Plan:
     def cell(self, cell_id: str) -> Cell:
         return self._by_id[cell_id]
 
+    def field_of(self, param: str) -> str:
+        """The spec field that sets ``param``: the axis sweeping it, else the base."""
+        for dimension in self.dimensions:
+            for axis, where in zip(dimension.axes, dimension.fields):
+                if axis.param == param:
+                    return f"{where}.values"
+        return f"base.{param}"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.spec.name,

@@ -92,6 +92,7 @@ def run_sweep(
     stop = stop or StopSignal()
     store = RunStore.open(run_dir)
     plan = build_plan(spec, backend.capabilities(), seed_resolutions=store.seed_resolutions)
+    backend.check_plan(plan)
     store.begin(plan, spec.source)
     done = store.done_ids()
     todo = [[plan.cell(i) for i in batch if i not in done] for batch in plan.batches]

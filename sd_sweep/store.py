@@ -17,6 +17,21 @@ if TYPE_CHECKING:
     from sd_sweep.plan import Plan
 
 MANIFEST = "manifest.json"
+
+
+def _umask() -> int:
+    """The process umask, read without setting it (``os.umask`` would race other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+_FILE_MODE = 0o666 & ~_umask()
+"""What an ordinary ``open()`` would give; temporary files start private."""
 FORMAT = "sd-sweep-run/1"
 
 
@@ -29,6 +44,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        Path(tmp).chmod(_FILE_MODE)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

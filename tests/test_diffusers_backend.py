@@ -382,3 +382,23 @@ def test_bad_model_is_a_backend_error(tmp_path: Path, kind: str) -> None:
 def test_bad_dtype_is_a_backend_error() -> None:
     with pytest.raises(BackendError, match="dtype"):
         DiffusersBackend(dtype="int8")
+
+
+def test_sampler_and_schedule_pairs_are_checked_before_the_first_image(backend: DiffusersBackend) -> None:
+    from sd_sweep.errors import SpecError
+    from sd_sweep.plan import build_plan
+    from sd_sweep.spec import spec_from_dict
+
+    spec = spec_from_dict(
+        {
+            "base": {"prompt": "a cat", "steps": 2, "width": 64, "height": 64},
+            "axes": [
+                {"param": "sampler_name", "values": "Euler, Euler a"},
+                {"param": "scheduler", "values": "Automatic, Karras"},
+            ],
+        }
+    )
+    plan = build_plan(spec, backend.capabilities())
+    with pytest.raises(SpecError) as info:
+        backend.check_plan(plan)
+    assert [(p.field, p.value) for p in info.value.problems] == [("axes[1].values", "Euler a + Karras")]

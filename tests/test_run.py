@@ -136,3 +136,14 @@ def test_grid_pages_and_size(tmp_path: Path):
     with Image.open(result.grids[0]) as sheet:
         assert sheet.width > 2 * 32
         assert sheet.height > 2 * 32
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path: Path):
+    import os
+    import stat
+
+    result = run_sweep(spec_from_dict(DOC), FakeBackend(), tmp_path / "cats")
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [tmp_path / "cats" / "manifest.json", *result.grids, *result.image_paths()]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask

@@ -139,7 +139,7 @@ def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, st
         is_img2img=mode == "img2img",
         save_samples=bool(settings.get("sweep_save_samples")),
     )
-    backend.check_host_values(build_plan(spec, backend.capabilities()))
+    backend.check_plan(build_plan(spec, backend.capabilities()))
     swept = {axis.param for axis in spec.axes}
     uses_models = bool({"checkpoint", "vae"} & (swept | set(spec.base))) or any(p.startswith("host:") for p in swept)
     with backend.session(uses_models=uses_models):

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL import Image
 
+    from sd_sweep.plan import Plan
+
 StepCallback = Callable[[int, int], None]
 """Called as ``(step, total_steps)`` while a batch samples."""
 
@@ -115,6 +117,13 @@ class Backend(ABC):
         """Generate one image per entry of ``request``, in order.
 
         Returns fewer images (possibly none) only when ``stop`` asked to interrupt or skip.
+        """
+
+    def check_plan(self, plan: Plan) -> None:  # noqa: B027 - optional hook
+        """Raise ``SpecError`` for what only the backend can judge, before the first image.
+
+        ``Capabilities`` checks values one by one; this sees whole cells (a sampler with a schedule
+        type, a host axis's own value check).
         """
 
     def close(self) -> None:  # noqa: B027 - optional hook

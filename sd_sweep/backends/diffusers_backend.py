@@ -33,12 +33,14 @@ from sd_sweep.backends.base import (
     StopSignal,
 )
 from sd_sweep.backends.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, quiet_hf_output
-from sd_sweep.errors import BackendError
+from sd_sweep.errors import BackendError, Problem, SpecError
 from sd_sweep.infotext import build_infotext
 
 if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionPipeline
+
+    from sd_sweep.plan import Plan
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
@@ -292,6 +294,22 @@ class DiffusersBackend(Backend):
             for name, (_, requires) in SCHEDULES.items()
             if not _missing(requires) and any(self.combination_problem(s, name) is None for s in samplers)
         )
+
+    def check_plan(self, plan: Plan) -> None:
+        """Refuse sampler and schedule-type pairs this diffusers cannot run, before the first image."""
+        pairs = {
+            (str(c.params.get("sampler_name", DEFAULTS["sampler_name"])), str(c.params.get("scheduler", "Automatic")))
+            for c in plan.cells
+        }
+        scheduler_field = plan.field_of("scheduler")
+        field = scheduler_field if scheduler_field.startswith("axes") else plan.field_of("sampler_name")
+        problems = []
+        for sampler, schedule in sorted(pairs):
+            reason = self.combination_problem(sampler, schedule)
+            if reason:
+                problems.append(Problem(field, f"{sampler} + {schedule}", reason))
+        if problems:
+            raise SpecError(problems)
 
     def combination_problem(self, sampler_name: str, scheduler: str) -> str | None:
         """Why this sampler cannot run with this schedule type here, or None when it can.

@@ -242,7 +242,7 @@ class WebUIBackend(Backend):
     """Generates through ``modules.processing.process_images`` with ``p`` as the template of every call.
 
     ``save_samples=False`` keeps the WebUI from also saving each image with the normal samples (the
-    run folder always gets them). Call ``check_host_values(plan)`` before running a plan that uses
+    run folder always gets them). Call ``check_plan(plan)`` before running a plan that uses
     ``host:`` axes, so their ``confirm`` functions refuse bad values before the first image.
     """
 
@@ -319,7 +319,7 @@ class WebUIBackend(Backend):
     def host_axis_labels(self) -> list[str]:
         return list(self._host)
 
-    def check_host_values(self, plan: Plan) -> None:
+    def check_plan(self, plan: Plan) -> None:
         """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
         problems: list[Problem] = []
         for dimension in plan.dimensions:

@@ -156,7 +156,7 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
         spec = load_effective_spec(spec_input, base_from_p(p, is_img2img), settings.get("sweep_max_cells"))
         backend = WebUIBackend(p, is_img2img=is_img2img, save_samples=bool(settings.get("sweep_save_samples")))
         plan = build_plan(spec, backend.capabilities())
-        backend.check_host_values(plan)
+        backend.check_plan(plan)
     except SpecError as exc:
         raise SweepInputError(exc.problems) from None
     root = settings.runs_dir()
@@ -308,7 +308,7 @@ def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: b
         spec = load_effective_spec(spec_input, ui_base or {}, max_cells)
         backend = WebUIBackend(ValidationOnlyP(ui_base or {}), is_img2img=is_img2img)
         plan = build_plan(spec, backend.capabilities())
-        backend.check_host_values(plan)
+        backend.check_plan(plan)
     except SpecError as exc:
         return {"ok": False, "errors": [p.as_dict() for p in exc.problems], "estimate": None}
     except Exception as exc:
