@@ -74,6 +74,56 @@ NETWORK_TYPES = ("lora", "lyco", "hypernet")
 
 _ALIASES = {alias: d.name for d in PARAMS.values() for alias in d.aliases}
 
+WEBUI_PARAMS = frozenset(
+    {
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "subseed",
+        "subseed_strength",
+        "steps",
+        "cfg_scale",
+        "sampler_name",
+        "scheduler",
+        "width",
+        "height",
+        "checkpoint",
+        "vae",
+        "clip_skip",
+        "denoising_strength",
+        "restore_faces",
+        "tiling",
+        "styles",
+        "setting:*",
+        *(f"{n}:*" for n in NETWORK_TYPES),
+    }
+)
+"""What a WebUI applies on both tabs, in-process or over its API."""
+
+TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
+
+PROCESSING_FIELDS = (
+    "steps",
+    "cfg_scale",
+    "sampler_name",
+    "scheduler",
+    "width",
+    "height",
+    "subseed",
+    "subseed_strength",
+    "denoising_strength",
+    "restore_faces",
+    "tiling",
+    "enable_hr",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_second_pass_steps",
+)
+"""Parameters that are fields of the same name on the WebUI's processing object and API request."""
+
+SETTING_KEYS = {"checkpoint": "sd_model_checkpoint", "vae": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers"}
+"""Parameters the WebUI applies as override settings, and their setting keys."""
+
 DERIVED = frozenset({"size", "prompt_sr", "negative_prompt_sr", "prompt_matrix"})
 """Axis parameters that are resolved into other parameters (and need those to be supported)."""
 

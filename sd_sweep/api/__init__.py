@@ -133,6 +133,7 @@ def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, st
     from sd_sweep.plan import build_plan
     from sd_sweep.run import run_sweep
     from sd_sweep.webui import settings
+    from sd_sweep.webui.runner import touches_models
 
     backend = WebUIBackend(
         webui_template_p(spec, mode),
@@ -140,9 +141,7 @@ def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, st
         save_samples=bool(settings.get("sweep_save_samples")),
     )
     backend.check_plan(build_plan(spec, backend.capabilities()))
-    swept = {axis.param for axis in spec.axes}
-    uses_models = bool({"checkpoint", "vae"} & (swept | set(spec.base))) or any(p.startswith("host:") for p in swept)
-    with backend.session(uses_models=uses_models):
+    with backend.session(uses_models=touches_models(spec)):
         return run_sweep(
             spec,
             backend,

@@ -24,56 +24,10 @@ from typing import Any
 from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.client import HTTP, SweepHTTPError
 from sd_sweep.errors import BackendError
+from sd_sweep.params import PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
 
-PARAMS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "subseed",
-        "subseed_strength",
-        "steps",
-        "cfg_scale",
-        "sampler_name",
-        "scheduler",
-        "width",
-        "height",
-        "checkpoint",
-        "vae",
-        "clip_skip",
-        "denoising_strength",
-        "restore_faces",
-        "tiling",
-        "styles",
-        "lora:*",
-        "lyco:*",
-        "hypernet:*",
-        "setting:*",
-        "init_images",
-        "mask",
-    }
-)
-TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
-PLAIN = (
-    "steps",
-    "cfg_scale",
-    "sampler_name",
-    "scheduler",
-    "width",
-    "height",
-    "subseed",
-    "subseed_strength",
-    "denoising_strength",
-    "restore_faces",
-    "tiling",
-    "enable_hr",
-    "hr_scale",
-    "hr_upscaler",
-    "hr_second_pass_steps",
-    "init_images",
-    "mask",
-)
-OVERRIDES = {"checkpoint": "sd_model_checkpoint", "vae": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers"}
+PARAMS = WEBUI_PARAMS | {"init_images", "mask"}
+PLAIN = (*PROCESSING_FIELDS, "init_images", "mask")
 
 
 class SdapiBackend(Backend):
@@ -125,7 +79,7 @@ class SdapiBackend(Backend):
         for name, value in params.items():
             if name.startswith("setting:"):
                 overrides[name.split(":", 1)[1]] = value
-        for name, key in OVERRIDES.items():
+        for name, key in SETTING_KEYS.items():
             if params.get(name) is not None:
                 overrides[key] = params[name]
         if "styles" in params:

@@ -23,57 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.errors import BackendError, Problem, SpecError
-from sd_sweep.params import NETWORK_TYPES
+from sd_sweep.params import PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
 
 if TYPE_CHECKING:
     from sd_sweep.plan import Plan
 
 log = logging.getLogger("sd_sweep.webui")
-
-COMMON_PARAMS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "subseed",
-        "subseed_strength",
-        "steps",
-        "cfg_scale",
-        "sampler_name",
-        "scheduler",
-        "width",
-        "height",
-        "checkpoint",
-        "vae",
-        "clip_skip",
-        "denoising_strength",
-        "restore_faces",
-        "tiling",
-        "styles",
-        "setting:*",
-        *(f"{n}:*" for n in NETWORK_TYPES),
-    }
-)
-TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
-
-FIELDS = (
-    "steps",
-    "cfg_scale",
-    "sampler_name",
-    "scheduler",
-    "width",
-    "height",
-    "subseed",
-    "subseed_strength",
-    "denoising_strength",
-    "restore_faces",
-    "tiling",
-    "enable_hr",
-    "hr_scale",
-    "hr_upscaler",
-    "hr_second_pass_steps",
-)
-"""Parameters that are plain attributes of ``p`` (same name)."""
 
 BASE_FROM_P = (
     "prompt",
@@ -264,7 +219,7 @@ class WebUIBackend(Backend):
 
     def capabilities(self) -> Capabilities:
         shared = _m("shared")
-        params = set(COMMON_PARAMS)
+        params = set(WEBUI_PARAMS)
         if not self.is_img2img:
             params |= TXT2IMG_ONLY
         if self.forge:
@@ -357,7 +312,7 @@ class WebUIBackend(Backend):
         if hasattr(p, "comments"):
             pc.comments = {}
         params = request.params
-        for name in FIELDS:
+        for name in PROCESSING_FIELDS:
             if name in params and (hasattr(p, name) or name in ("restore_faces", "tiling")):
                 setattr(pc, name, params[name])
         if "styles" in params:
@@ -365,13 +320,13 @@ class WebUIBackend(Backend):
         overrides = dict(params.get("override_settings") or {})
         pc.override_settings.update(overrides)
         if params.get("checkpoint") is not None:
-            pc.override_settings["sd_model_checkpoint"] = self._checkpoint_alias(str(params["checkpoint"]))
+            pc.override_settings[SETTING_KEYS["checkpoint"]] = self._checkpoint_alias(str(params["checkpoint"]))
         if params.get("vae") is not None:
             if self.forge:
                 raise BackendError("Forge selects the VAE as a module; the VAE parameter cannot be swept there")
-            pc.override_settings["sd_vae"] = str(params["vae"])
+            pc.override_settings[SETTING_KEYS["vae"]] = str(params["vae"])
         if params.get("clip_skip") is not None:
-            pc.override_settings["CLIP_stop_at_last_layers"] = int(params["clip_skip"])
+            pc.override_settings[SETTING_KEYS["clip_skip"]] = int(params["clip_skip"])
         if self.forge and "cfg_scale" in params and hasattr(pc, "hr_cfg") and params["cfg_scale"] != p.cfg_scale:
             pc.hr_cfg = params["cfg_scale"]  # Forge's hires pass uses hr_cfg, not cfg_scale
         pc.prompt = list(request.prompts)

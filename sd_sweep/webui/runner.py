@@ -161,9 +161,7 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
         raise SweepInputError(exc.problems) from None
     root = settings.runs_dir()
     run_dir = run_folder(root, spec, has_random_seeds(spec))
-    uses_models = any(name in ("checkpoint", "vae") or name.startswith("host:") for name in _swept(spec)) or any(
-        key in spec.base for key in ("checkpoint", "vae")
-    )
+    uses_models = touches_models(spec)
     observer = WebUIProgress(shared.state)
     stop = WebUIStopSignal(shared.state)
     with backend.session(uses_models=uses_models):
@@ -189,8 +187,10 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     return make_processed(p, outcome, processing)
 
 
-def _swept(spec: Spec) -> list[str]:
-    return [axis.param for axis in spec.axes]
+def touches_models(spec: Spec) -> bool:
+    """Whether the sweep may switch checkpoint or VAE (X/Y/Z axes might), so the user's are reloaded after."""
+    swept = {axis.param for axis in spec.axes}
+    return bool({"checkpoint", "vae"} & (swept | set(spec.base))) or any(p.startswith("host:") for p in swept)
 
 
 def collect(result: RunResult) -> SweepOutcome:
