@@ -229,3 +229,30 @@ def test_vae_axis_is_restored_in_a1111(webui):
     run(webui, "axes:\n- param: vae\n  values: tiny-vae.safetensors, None\n")
     assert [c.override_settings["sd_vae"] for c in webui.processing.calls] == ["tiny-vae.safetensors", "None"]
     assert webui.shared.opts.sd_vae == "Automatic" and webui.sd_vae.loaded_vae_file is None
+
+
+@pytest.mark.slow
+def test_a_sweep_runs_after_the_extension_folder_left_sys_path(tmp_path, tiny_cache):
+    """The WebUI puts an extension's folder on sys.path only while its scripts load."""
+    stub = Path(__file__).resolve().parent / "webui_stub"
+    repo = stub.parents[1]
+    code = f"""
+import sys
+from pathlib import Path
+sys.path[:] = [{str(stub)!r}] + [p for p in sys.path if p not in ("", {str(repo)!r})]
+import webui
+from modules import shared
+runner = webui.start([{str(repo)!r}]).scripts_txt2img
+assert {str(repo)!r} not in sys.path
+shared.opts.data["sweep_runs_dir"] = {str(tmp_path / "runs")!r}
+spec = "base: {{steps: 2, width: 64, height: 64}}\\naxes: [{{param: seed, values: '1-2'}}]"
+request = {{"prompt": "a cat", "seed": 1, "batch_size": 2, "script_name": "sweep", "script_args": [spec]}}
+response = webui.api_generate(runner, request, outdir={str(tmp_path / "out")!r})
+assert response.status_code == 200, response.json
+assert len(list(Path({str(tmp_path / "runs")!r}).rglob("images/*.png"))) == 2
+"""
+    env = {"SD_SWEEP_CACHE": str(tiny_cache), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
