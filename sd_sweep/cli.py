@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -66,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into head, say
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's final flush
+        return 0
 
 
 def _print_problems(exc: SpecError) -> None:
