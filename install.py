@@ -10,4 +10,4 @@ except ImportError:  # run outside the WebUI
     launch = None
 
 if launch is not None and not launch.is_installed("yaml"):
-    launch.run_pip("install pyyaml>=6", "pyyaml for sd-webui-sweep")
+    launch.run_pip('install "pyyaml>=6"', "pyyaml for sd-webui-sweep")  # run through a shell: quote the >=

@@ -85,6 +85,23 @@ def test_job_waits_for_a_ui_generation(webui_api):
     assert client.wait(job["id"], poll=0.1, timeout=300)["state"] == "finished"
 
 
+def test_a_cancelled_queued_job_leaves_the_webui_queue(webui_api):
+    from modules import call_queue, progress
+
+    client, _, _ = webui_api
+    call_queue.queue_lock.acquire()
+    try:
+        first = client.submit(SPEC)
+        second = client.submit({**SPEC, "name": "api-e2e-2"})
+        assert second["task_id"] in progress.pending_tasks
+        assert client.cancel(second["id"])["state"] == "cancelled"
+        assert second["task_id"] not in progress.pending_tasks  # /internal/progress must not say "In queue"
+    finally:
+        call_queue.queue_lock.release()
+    assert client.wait(first["id"], poll=0.1, timeout=300)["state"] == "finished"
+    assert first["task_id"] not in progress.pending_tasks
+
+
 def test_bad_sampler_is_422_from_the_webui_catalog(webui_api):
     from sd_sweep.client import SweepHTTPError
 

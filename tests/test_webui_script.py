@@ -116,8 +116,8 @@ axes:
     values: tiny-b.safetensors [bbbb222222], tiny-a.safetensors [aaaa111111]
   - param: clip_skip
     values: 1, 2
-  - param: setting:sweep_test_new_key
-    values: 1, 2
+  - param: setting:eta_noise_seed_delta
+    values: 0, 31337
 """
     run(webui, spec, batch_size=4)
     assert len(webui.processing.calls) == 8
@@ -125,7 +125,7 @@ axes:
     assert overridden == ["tiny-b.safetensors [bbbb222222]"] * 4 + ["tiny-a.safetensors [aaaa111111]"] * 4
     assert opts.sd_model_checkpoint == "tiny-a.safetensors [aaaa111111]"
     assert opts.CLIP_stop_at_last_layers == 1
-    assert "sweep_test_new_key" not in opts.data
+    assert opts.eta_noise_seed_delta == 0
     assert webui.sd_models.loaded.title == "tiny-a.safetensors [aaaa111111]"
     assert webui.sd_models.load_count == 2  # one switch to b, one back to a: as few as the plan promises
 
@@ -215,6 +215,45 @@ def test_bad_input_is_a_clear_message_not_a_generation(webui):
     assert res.images == [] and "axes[0].values" in res.info and "must not be negative" in res.info
     _, res = run(webui, "")
     assert "spec" in res.info and "empty" in res.info
+
+
+def test_unknown_setting_key_is_refused_before_any_image(webui):
+    # Options.set raises KeyError for a key the WebUI does not know, in the middle of a run
+    _, res = run(webui, "axes:\n- param: setting:no_such_option\n  values: 1, 2\n")
+    assert res.images == [] and webui.processing.calls == []
+    assert "axes[0].param" in res.info and "not a setting" in res.info
+    _, res = run(webui, "base:\n  setting:no_such_option: 1\naxes:\n- param: steps\n  values: 2, 3\n")
+    assert res.images == [] and "base.setting:no_such_option" in res.info
+
+
+def test_permutation_axes_of_the_xyz_plot_are_not_offered(webui):
+    from sd_sweep.backends.webui import host_axes
+
+    assert "Prompt order" not in host_axes(False) and "CFG Scale" in host_axes(False)
+    _, res = run(webui, "axes:\n- param: host:Prompt order\n  values: a, b\n")
+    assert res.images == [] and webui.processing.calls == [] and "host:Prompt order" in res.info
+
+
+def test_forge_copies_get_their_own_result_lists_and_hires_cfg(webui, monkeypatch):
+    import sd_sweep.backends.webui as backend
+    from sd_sweep.backends.base import GenerationRequest
+
+    monkeypatch.setattr(backend, "is_forge", lambda: True)
+    p = make_p(False, webui.tmp, cfg_scale=7.0)
+    p.hr_cfg = 7.0
+    p.extra_result_images, p.latents_after_sampling, p.pixels_after_sampling = [], [], []
+    wb = backend.WebUIBackend(p, is_img2img=False)
+
+    def job(cfg):
+        request = GenerationRequest({"cfg_scale": cfg}, ["a"], [""], [1], ["c"])
+        return wb.job_for(request)
+
+    pc = job(9.0)
+    assert pc.hr_cfg == 9.0 and pc.cfg_scale == 9.0
+    for name in backend.FORGE_RESULT_LISTS:
+        assert getattr(pc, name) == [] and getattr(pc, name) is not getattr(p, name)
+    p.hr_cfg = 1.0  # a hires CFG of its own is kept in every cell
+    assert job(9.0).hr_cfg == 1.0 and job(7.0).hr_cfg == 1.0
 
 
 def test_forge_refuses_the_vae_axis_with_a_clear_message(webui, monkeypatch):

@@ -74,7 +74,11 @@ def register(
 
 
 def shutdown() -> None:
-    """Stop the process's job worker (``on_script_unloaded``); unfinished jobs stay resumable."""
+    """Stop the process's job worker; unfinished jobs stay resumable.
+
+    For tests and other hosts: the WebUI shim does not register it with ``on_script_unloaded``, which
+    runs on every Reload UI, so that running jobs go on across a reload.
+    """
     global _manager  # noqa: PLW0603
     with _lock:
         if _manager is not None:
@@ -124,7 +128,10 @@ def webui_template_p(spec: Spec, mode: str) -> Any:
         kwargs["init_images"] = images
         kwargs["denoising_strength"] = spec.base.get("denoising_strength", 0.75)
         return processing.StableDiffusionProcessingImg2Img(**kwargs)
-    return processing.StableDiffusionProcessingTxt2Img(**kwargs)
+    p = processing.StableDiffusionProcessingTxt2Img(**kwargs)
+    if hasattr(p, "hr_cfg"):
+        p.hr_cfg = p.cfg_scale  # Forge: the hires pass follows the swept CFG, as in A1111 (its API default is 1)
+    return p
 
 
 def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:

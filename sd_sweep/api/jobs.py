@@ -112,6 +112,14 @@ class Host:
         if self.progress is not None:
             self.progress.add_task_to_queue(task_id)
 
+    def dequeued(self, task_id: str) -> None:
+        """A queued task dropped before it started: only ``start_task`` takes it out of ``pending_tasks``."""
+        if self.progress is not None:
+            pending = getattr(self.progress, "pending_tasks", None)
+            if pending is not None:
+                pending.pop(task_id, None)
+            self.progress.finish_task(task_id)
+
 
 def webui_host() -> Host:
     """The running WebUI's ``queue_lock``, ``shared.state`` and ``progress``, where they exist.
@@ -471,8 +479,7 @@ class JobManager:
                 self._pending.remove(job.id)
                 job.state = "cancelled"
                 job.finished = time.time()
-                if self.host.progress is not None:
-                    self.host.progress.finish_task(job.task_id)
+                self.host.dequeued(job.task_id)
                 self._save(job)
                 job.done.set()
             elif job.state == "running":

@@ -49,6 +49,8 @@ BASE_FROM_P = (
     "styles",
 )
 TXT2IMG_BASE = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
+FORGE_RESULT_LISTS = ("extra_result_images", "latents_after_sampling", "pixels_after_sampling")
+"""Lists Forge's ``StableDiffusionProcessing.__post_init__`` creates per ``p`` and appends to while processing."""
 HOST_PREFIX = "host:"
 
 
@@ -148,10 +150,15 @@ def host_axes(is_img2img: bool) -> dict[str, HostAxis]:
         if tab is not None and bool(tab) != is_img2img:
             continue
         label = str(getattr(option, "label", ""))
-        if not label or label == "Nothing" or label in axes:
+        if not label or label == "Nothing" or label in axes or _is_permutations(option):
             continue
         axes[label] = HostAxis(label, option)
     return axes
+
+
+def _is_permutations(option: Any) -> bool:
+    """Axes typed ``str_permutations`` ("Prompt order"): their ``apply`` wants a tuple of tokens, not one value."""
+    return getattr(getattr(option, "type", None), "__name__", "") == "str_permutations"
 
 
 def host_choices(axis: HostAxis) -> list[str]:
@@ -171,7 +178,7 @@ def convert_host_value(axis: HostAxis, value: Any) -> Any:
         return int(float(value)) if isinstance(value, str) else int(value)
     if kind is float:
         return float(value)
-    if kind is str or getattr(kind, "__name__", "") == "str_permutations":
+    if kind is str:
         return str(value)
     try:
         return kind(value)
@@ -276,7 +283,7 @@ class WebUIBackend(Backend):
 
     def check_plan(self, plan: Plan) -> None:
         """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
-        problems: list[Problem] = []
+        problems: list[Problem] = self._setting_problems(plan)
         for dimension in plan.dimensions:
             for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields):
                 if not axis.param.startswith(HOST_PREFIX):
@@ -301,16 +308,32 @@ class WebUIBackend(Backend):
         if problems:
             raise SpecError(problems)
 
+    @staticmethod
+    def _setting_problems(plan: Plan) -> list[Problem]:
+        """``setting:KEY`` must name an option of this WebUI: ``Options.set`` raises KeyError for others."""
+        try:
+            labels = _m("shared").opts.data_labels
+        except (ImportError, AttributeError):
+            return []
+        fields: dict[str, str] = {}
+        for dimension in plan.dimensions:
+            for axis, where in zip(dimension.axes, dimension.fields):
+                if axis.param.startswith("setting:"):
+                    fields.setdefault(axis.param.split(":", 1)[1], f"{where}.param")
+        keys: dict[str, None] = {}
+        for cell in plan.cells:
+            keys.update(dict.fromkeys(cell.params.get("override_settings") or {}))
+        return [
+            Problem(fields.get(key, f"base.setting:{key}"), f"setting:{key}", "not a setting of this WebUI")
+            for key in keys
+            if key not in labels
+        ]
+
     # --- generation --------------------------------------------------------------------------
     def job_for(self, request: GenerationRequest) -> Any:
         """A fresh copy of the template ``p`` with the batch's values applied (not yet processed)."""
         p = self.p
-        pc = copy.copy(p)
-        pc.styles = list(getattr(p, "styles", None) or [])
-        pc.override_settings = dict(getattr(p, "override_settings", None) or {})
-        pc.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
-        if hasattr(p, "comments"):
-            pc.comments = {}
+        pc = _copy_template(p)
         params = request.params
         for name in PROCESSING_FIELDS:
             if name in params and (hasattr(p, name) or name in ("restore_faces", "tiling")):
@@ -327,8 +350,10 @@ class WebUIBackend(Backend):
             pc.override_settings[SETTING_KEYS["vae"]] = str(params["vae"])
         if params.get("clip_skip") is not None:
             pc.override_settings[SETTING_KEYS["clip_skip"]] = int(params["clip_skip"])
-        if self.forge and "cfg_scale" in params and hasattr(pc, "hr_cfg") and params["cfg_scale"] != p.cfg_scale:
-            pc.hr_cfg = params["cfg_scale"]  # Forge's hires pass uses hr_cfg, not cfg_scale
+        if self.forge and "cfg_scale" in params and hasattr(p, "hr_cfg") and p.hr_cfg == p.cfg_scale:
+            # Forge's hires pass uses hr_cfg, not cfg_scale: where the user's hires CFG follows the CFG, it follows
+            # the swept CFG in every cell; a different hires CFG (e.g. 1 for Flux) is kept in every cell.
+            pc.hr_cfg = params["cfg_scale"]
         pc.prompt = list(request.prompts)
         pc.negative_prompt = list(request.negative_prompts)
         pc.seed = [int(s) for s in request.seeds]
@@ -438,6 +463,20 @@ class WebUIBackend(Backend):
             _m("sd_vae").reload_vae_weights()
         except Exception:
             log.exception("sd-webui-sweep: could not reload the user's VAE")
+
+
+def _copy_template(p: Any) -> Any:
+    """A shallow copy of ``p`` whose containers that processing changes are its own."""
+    pc = copy.copy(p)
+    pc.styles = list(getattr(p, "styles", None) or [])
+    pc.override_settings = dict(getattr(p, "override_settings", None) or {})
+    pc.extra_generation_params = dict(getattr(p, "extra_generation_params", None) or {})
+    if hasattr(p, "comments"):
+        pc.comments = {}
+    for name in FORGE_RESULT_LISTS:
+        if hasattr(p, name):
+            setattr(pc, name, [])  # Forge appends every sample's latent/pixels here: not into the template's
+    return pc
 
 
 def _restore_options(opts: Any, before: dict[str, Any]) -> set[str]:

@@ -277,8 +277,8 @@ def make_processed(p: Any, outcome: SweepOutcome, processing: Any) -> Any:
         all_seeds=seeds[:1] * pad + seeds or None,
         index_of_first_image=pad,
         infotexts=infotexts or None,
-        comments=summary_comment(result),
     )
+    processed.comments = summary_comment(result)  # Processed(comments=...) is ignored: it reads p.comments
     if not hasattr(processed, "extra_images"):
         processed.extra_images = []  # Forge's UI and API append these
     return processed

@@ -60,7 +60,8 @@ def _error_result(p: Any, message: str) -> Any:
     """An empty result whose info shows the problem in the UI (no traceback, no normal generation)."""
     from modules import processing
 
-    processed = processing.Processed(p, [], -1, message, comments=message)
+    processed = processing.Processed(p, [], -1, message)
+    processed.comments = message  # Processed(comments=...) is ignored: it reads p.comments
     if not hasattr(processed, "extra_images"):
         processed.extra_images = []
     return processed

@@ -30,6 +30,7 @@ class OptionInfo:  # mirrors modules/options.py: OptionInfo
         self.refresh = refresh
         self.infotext = infotext
         self.restrict_api = restrict_api
+        self.do_not_save = False
 
     def info(self, info):
         self.label += f" ({info})"
@@ -55,7 +56,7 @@ def options_section(section_identifier, options_dict):  # mirrors modules/option
 class Options:  # mirrors modules/options.py: Options
     def __init__(self, data_labels):
         object.__setattr__(self, "data_labels", dict(data_labels))
-        object.__setattr__(self, "data", {k: v.default for k, v in data_labels.items()})
+        object.__setattr__(self, "data", {k: v.default for k, v in data_labels.items() if not v.do_not_save})
 
     def __setattr__(self, key, value):
         if key in ("data", "data_labels"):
@@ -78,11 +79,13 @@ class Options:  # mirrors modules/options.py: Options
         oldval = self.data.get(key, None)
         if oldval == value:
             return False
-        info = self.data_labels.get(key)
-        if is_api and info is not None and info.restrict_api:
+        info = self.data_labels[key]  # an unknown key raises KeyError there too
+        if info.do_not_save:
+            return False
+        if is_api and info.restrict_api:
             return False
         self.data[key] = value
-        if run_callbacks and info is not None and info.onchange is not None:
+        if run_callbacks and info.onchange is not None:
             info.onchange()
         return True
 
@@ -92,7 +95,7 @@ class Options:  # mirrors modules/options.py: Options
 
     def add_option(self, key, info):  # mirrors modules/options.py: Options.add_option
         self.data_labels[key] = info
-        if key not in self.data and not getattr(info, "do_not_save", False):
+        if key not in self.data and not info.do_not_save:
             self.data[key] = info.default
 
     def save(self, filename):

@@ -163,7 +163,7 @@ class Processed:  # mirrors modules/processing.py: Processed
         self.seed = int(seed if not isinstance(seed, list) else seed[0]) if seed is not None else -1
         self.subseed = subseed
         self.info = info
-        self.comments = "".join(f"{c}\n" for c in p.comments) + (comments or "")
+        self.comments = "".join(f"{c}\n" for c in p.comments)  # the comments argument is not used there
         self.width, self.height = p.width, p.height
         self.sampler_name = p.sampler_name
         self.cfg_scale = p.cfg_scale
@@ -302,7 +302,8 @@ def _listify(value, n):
 def process_images_inner(p):  # mirrors modules/processing.py: process_images_inner
     if isinstance(p.prompt, list):
         assert len(p.prompt) > 0
-    fix_seed(p)
+    seed = get_fixed_seed(p.seed)  # p.seed itself is left as given
+    subseed = get_fixed_seed(p.subseed)
     n = p.batch_size * p.n_iter
     if isinstance(p.prompt, list):
         n = len(p.prompt)
@@ -316,13 +317,11 @@ def process_images_inner(p):  # mirrors modules/processing.py: process_images_in
         )
     p.all_prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in prompts]
     p.all_negative_prompts = [shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in negatives]
-    if isinstance(p.seed, list):
-        p.all_seeds = [int(s) for s in p.seed]
+    if isinstance(seed, list):
+        p.all_seeds = seed
     else:
-        p.all_seeds = [int(p.seed) + (i if p.subseed_strength == 0 else 0) for i in range(len(p.all_prompts))]
-    p.all_subseeds = (
-        p.subseed if isinstance(p.subseed, list) else [int(p.subseed) + i for i in range(len(p.all_prompts))]
-    )
+        p.all_seeds = [int(seed) + (i if p.subseed_strength == 0 else 0) for i in range(len(p.all_prompts))]
+    p.all_subseeds = subseed if isinstance(subseed, list) else [int(subseed) + i for i in range(len(p.all_prompts))]
     info = sd_models.loaded
     p.sd_model_name = info.model_name if info else None
     p.sd_model_hash = info.shorthash if info else None

@@ -23,7 +23,8 @@ class CheckpointInfo:  # mirrors modules/sd_models.py: CheckpointInfo
         self.shorthash = shorthash
         self.title = f"{name} [{shorthash}]"
         self.short_title = f"{self.name_for_extra} [{shorthash}]"
-        self.ids = [self.hash, self.model_name, self.title, name, self.name_for_extra, self.shorthash]
+        self.ids = [self.hash, self.model_name, self.title, name, self.name_for_extra, f"{name} [{self.hash}]"]
+        self.ids += [self.shorthash, self.sha256, f"{name} [{shorthash}]", f"{self.name_for_extra} [{shorthash}]"]
 
     def register(self):
         checkpoints_list[self.title] = self

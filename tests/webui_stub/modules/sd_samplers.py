@@ -3,7 +3,7 @@
 
 from collections import namedtuple
 
-from modules import shared
+from modules import sd_schedulers, shared
 
 SamplerData = namedtuple(
     "SamplerData", ["name", "constructor", "aliases", "options"]
@@ -16,21 +16,48 @@ all_samplers = [  # mirrors modules/sd_samplers.py: all_samplers (a subset the d
     SamplerData("DDIM", None, [], {}),
 ]
 all_samplers_map = {x.name: x for x in all_samplers}
-samplers = list(all_samplers)
-samplers_for_img2img = list(all_samplers)
+samplers = []
+samplers_for_img2img = []
+samplers_hidden = set()
 samplers_map = {}
-for _s in all_samplers:
-    samplers_map[_s.name.lower()] = _s.name
-    for _alias in _s.aliases:
-        samplers_map[_alias.lower()] = _s.name
+
+
+def set_samplers():  # mirrors modules/sd_samplers.py: set_samplers (hidden samplers are read here, not live)
+    global samplers, samplers_for_img2img, samplers_hidden
+    samplers_hidden = set(shared.opts.hide_samplers)
+    samplers = all_samplers
+    samplers_for_img2img = all_samplers
+    samplers_map.clear()
+    for sampler in all_samplers:
+        samplers_map[sampler.name.lower()] = sampler.name
+        for alias in sampler.aliases:
+            samplers_map[alias.lower()] = sampler.name
 
 
 def visible_samplers():  # mirrors modules/sd_samplers.py: visible_samplers
-    return [x for x in samplers if x.name not in shared.opts.hide_samplers]
+    return [x for x in samplers if x.name not in samplers_hidden]
 
 
-def fix_p_invalid_sampler_and_scheduler(p):  # mirrors modules/sd_samplers.py
-    if p.sampler_name not in all_samplers_map:
-        p.sampler_name = samplers[0].name
-    if p.scheduler is None:
-        p.scheduler = "Automatic"
+def get_sampler_and_scheduler(
+    sampler_name, scheduler_name, *, convert_automatic=True
+):  # mirrors modules/sd_samplers.py
+    default_sampler = samplers[0]
+    found_scheduler = sd_schedulers.schedulers_map.get(scheduler_name, sd_schedulers.schedulers[0])
+    name = sampler_name or default_sampler.name
+    for scheduler in sd_schedulers.schedulers:
+        for name_option in [scheduler.label, scheduler.name, *(scheduler.aliases or [])]:
+            if name.endswith(" " + name_option):
+                found_scheduler = scheduler
+                name = name[0 : -(len(name_option) + 1)]
+                break
+    sampler = all_samplers_map.get(name, default_sampler)
+    if convert_automatic and sampler.options.get("scheduler", None) == found_scheduler.name:
+        found_scheduler = sd_schedulers.schedulers[0]
+    return sampler.name, found_scheduler.label
+
+
+def fix_p_invalid_sampler_and_scheduler(p):  # mirrors modules/sd_samplers.py (names the scheduler by its label)
+    p.sampler_name, p.scheduler = get_sampler_and_scheduler(p.sampler_name, p.scheduler, convert_automatic=False)
+
+
+set_samplers()

@@ -4,7 +4,7 @@
 Only the axis catalog is mirrored (the plot itself is not needed by the extension).
 """
 
-from modules import scripts, sd_models, sd_samplers
+from modules import scripts, sd_models, sd_samplers, shared
 
 
 def apply_field(field):  # mirrors scripts/xyz_grid.py: apply_field
@@ -32,6 +32,23 @@ def apply_checkpoint(p, x, xs):  # mirrors scripts/xyz_grid.py: apply_checkpoint
     if info is None:
         raise RuntimeError(f"Unknown checkpoint: {x}")
     p.override_settings["sd_model_checkpoint"] = info.name
+
+
+def confirm_checkpoints(p, xs):  # mirrors scripts/xyz_grid.py: confirm_checkpoints (an alias lookup here)
+    for x in xs:
+        if sd_models.checkpoint_aliases.get(x) is None:
+            raise RuntimeError(f"Unknown checkpoint: {x}")
+
+
+def apply_order(p, x, xs):  # mirrors scripts/xyz_grid.py: apply_order (x is a tuple of tokens)
+    tokens = sorted(x, key=p.prompt.find)
+    for old, new in zip(tokens, x):
+        p.prompt = p.prompt.replace(old, f"\0{new}\0", 1)
+    p.prompt = p.prompt.replace("\0", "")
+
+
+def str_permutations(x):  # mirrors scripts/xyz_grid.py: str_permutations (a marker type)
+    return x
 
 
 def do_nothing(p, x, xs):
@@ -68,25 +85,27 @@ axis_options = [  # mirrors scripts/xyz_grid.py: axis_options (a subset)
     AxisOption("Steps", int, apply_field("steps")),
     AxisOptionTxt2Img("Hires steps", int, apply_field("hr_second_pass_steps")),
     AxisOption("CFG Scale", float, apply_field("cfg_scale")),
+    AxisOption("Prompt order", str_permutations, apply_order),
     AxisOptionImg2Img("Image CFG Scale", float, apply_field("image_cfg_scale")),
     AxisOptionTxt2Img(
         "Sampler",
         str,
         apply_field("sampler_name"),
         confirm=confirm_samplers,
-        choices=lambda: [x.name for x in sd_samplers.samplers],
+        choices=lambda: [x.name for x in sd_samplers.samplers if x.name not in shared.opts.hide_samplers],
     ),
     AxisOptionImg2Img(
         "Sampler",
         str,
         apply_field("sampler_name"),
         confirm=confirm_samplers,
-        choices=lambda: [x.name for x in sd_samplers.samplers_for_img2img],
+        choices=lambda: [x.name for x in sd_samplers.samplers_for_img2img if x.name not in shared.opts.hide_samplers],
     ),
     AxisOption(
         "Checkpoint name",
         str,
         apply_checkpoint,
+        confirm=confirm_checkpoints,
         cost=1.0,
         choices=lambda: sorted(sd_models.checkpoints_list, key=str.casefold),
     ),
