@@ -126,3 +126,51 @@ def test_inside_a_real_webui():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900, check=False
     )
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def _controls(rows, at_start=False, delimiter="comma", target="prompt", x="(auto)", y="(auto)", pages=()):
+    from sd_sweep.webui import ui
+
+    params = [r[0] for r in rows] + [None] * (ui.MAX_ROWS - len(rows))
+    texts = [r[1] for r in rows] + [""] * (ui.MAX_ROWS - len(rows))
+    return [*params, *texts, at_start, delimiter, target, x, y, list(pages)]
+
+
+def test_row_edits_never_drop_a_spec_the_rows_were_not_loaded_from():
+    from sd_sweep.webui import ui
+
+    pasted = "# mine\nname: pasted\naxes:\n- param: seed\n  values: 1-4\n- param: steps\n  values: 4, 8\n"
+    # the rows are still empty (the text was pasted, the rows not yet loaded): an edit of row 1 keeps the text
+    stale = _controls([("CFG scale (cfg_scale)", "")])
+    assert ui.controls_to_spec(pasted, stale, edited=0) is None
+    # once loaded, editing a row rewrites the text from the rows, keeping its other keys
+    rows, _matrix, _layout, error = ui.spec_to_rows(pasted)
+    assert error is None
+    synced = _controls([(ui.entry_of(p, ui.param_choices(False)), t) for p, t in rows])
+    assert ui.controls_to_spec(pasted, synced, edited=None) is None  # nothing changed: the text stays as typed
+    synced[ui.MAX_ROWS + 1] = "4, 8, 12"
+    text = ui.controls_to_spec(pasted, synced, edited=ui.MAX_ROWS + 1)
+    assert "name: pasted" in text and "values: 4, 8, 12" in text and "values: 1-4" in text
+    # a text that does not parse is the user's, half typed: a row edit keeps it; an empty one is replaced
+    assert ui.controls_to_spec("axes: [", _controls([("cfg_scale", "5, 7")]), edited=1) is None
+    assert "cfg_scale" in ui.controls_to_spec("", _controls([("cfg_scale", "5, 7")]), edited=1)
+    # prompt-matrix options left at their defaults do not count as a change
+    matrix = "axes:\n- param: prompt_matrix\n"
+    assert ui.controls_to_spec(matrix, _controls([("prompt_matrix", "")]), edited=0) is None
+    assert "delimiter: space" in ui.controls_to_spec(
+        matrix, _controls([("prompt_matrix", "")], delimiter="space"), edited=2 * ui.MAX_ROWS + 1
+    )
+
+
+def test_summary_names_rows_and_fill_values_read_back():
+    from sd_sweep.values import split_csv
+    from sd_sweep.webui import ui
+
+    html = ui.summary_html(
+        {"ok": False, "errors": [{"field": "axes[2].values", "value": "x", "message": "not an integer"}]}
+    )
+    assert "Axis 3 values" in html and "axes[2]" not in html
+    assert "No axes yet" in ui.summary_html({"empty": True})
+    assert ui.join_values(["Euler a", "DPM++ 2M"]) == "Euler a, DPM++ 2M"
+    tricky = ["a, b", 'say "hi"', "c"]
+    assert split_csv(ui.join_values(tricky), "values") == tricky

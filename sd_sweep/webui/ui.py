@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from typing import Any
 
 log = logging.getLogger("sd_sweep.webui")
@@ -21,10 +22,15 @@ AUTO = "(auto)"
 MATRIX = "prompt_matrix"
 
 PARAM_HINT = (
-    "Pick a parameter per axis and type its values: comma-separated (`7, 9, 11`), ranges (`10-30 (+10)`, "
-    "`1-2 [5]`). 📒 fills in every choice the WebUI offers. The spec below is what runs; paste one there and "
-    "press *Load spec into rows* to edit it here."
+    "Each row is one axis: pick a parameter and type its values, comma-separated (`5, 7, 9`) or as ranges "
+    "(`10-30 (+10)`, `1-2 [5]`); \U0001f4d2 fills in every choice the WebUI offers. The rows write the spec "
+    "below, which is what runs; a spec typed or pasted there fills the rows when you leave the box."
 )
+EMPTY_SUMMARY = "No axes yet: pick a parameter in a row (or paste a spec) to see the cells and images it makes."
+TARGETS = {"prompt": "prompt", "negative prompt": "negative_prompt"}
+"""Prompt-matrix target: the radio's label -> the spec's value."""
+TARGET_LABELS = {v: k for k, v in TARGETS.items()}
+MATRIX_DEFAULTS = {"delimiter": "comma", "at_start": False, "target": "prompt"}
 
 
 def param_choices(is_img2img: bool) -> list[str]:
@@ -88,6 +94,10 @@ def values_for(param: str, is_img2img: bool) -> list[str]:
 
 
 def join_values(values: list[str]) -> str:
+    """Values as the row's text: ``a, b`` when no value needs quoting, else csv (quotes need no space after
+    the comma: the values are split like the X/Y/Z plot's, without ``skipinitialspace``)."""
+    if not any(ch in str(v) for v in values for ch in ',"\n\r'):
+        return ", ".join(str(v).strip() for v in values)
     out = io.StringIO()
     csv.writer(out).writerow(values)
     return out.getvalue().strip()
@@ -209,13 +219,25 @@ def spec_to_rows(text: str) -> tuple[list[tuple[str, str]], dict[str, Any], dict
     return rows, matrix, layout, error
 
 
+def field_label(field: str) -> str:
+    """``axes[2].values`` -> ``Axis 3 values``: the row the user sees, not the spec's index."""
+    match = re.match(r"axes\[(\d+)\]\.?(.*)", field or "")
+    if not match:
+        return field
+    rest = match.group(2).replace(".", " ")
+    return f"Axis {int(match.group(1)) + 1}" + (f" {rest}" if rest else "")
+
+
 def summary_html(result: dict[str, Any]) -> str:
     import html
 
+    if result.get("empty"):
+        return f"<div class='sweep-summary sweep-empty'>{html.escape(EMPTY_SUMMARY)}</div>"
     if not result.get("ok"):
         items = "".join(
-            f"<li><code>{html.escape(str(e['field']))}</code>: {html.escape(str(e['message']))}"
-            f" (got <code>{html.escape(repr(e['value']))}</code>)</li>"
+            f"<li><b>{html.escape(field_label(str(e['field'])))}</b>: {html.escape(str(e['message']))}"
+            + (f" (got <code>{html.escape(repr(e['value']))}</code>)" if e.get("value") not in (None, "") else "")
+            + "</li>"
             for e in result.get("errors", [])
         )
         return f"<div class='sweep-summary sweep-invalid'><b>Cannot run this sweep:</b><ul>{items}</ul></div>"
@@ -225,7 +247,7 @@ def summary_html(result: dict[str, Any]) -> str:
         loads += f", {est['checkpoint_loads']} checkpoint load(s)"
     if est.get("vae_loads"):
         loads += f", {est['vae_loads']} VAE load(s)"
-    dims = " x ".join(f"{d['title']} ({len(d['labels'])})" for d in result.get("dimensions", []))
+    dims = " \u00d7 ".join(f"{d['title']} ({len(d['labels'])})" for d in result.get("dimensions", []))
     return (
         f"<div class='sweep-summary sweep-valid'><b>{est['cells']} cells, {est['images']} images</b> in "
         f"{est['batches']} batches, {est['sampling_steps']} sampling steps{loads}"
@@ -233,8 +255,64 @@ def summary_html(result: dict[str, Any]) -> str:
     )
 
 
+def controls_to_spec(current: str, values: tuple[Any, ...] | list[Any], edited: int | None = None) -> str | None:
+    """The spec text after an edit of the controls, or None to keep ``current`` as it is.
+
+    ``values``: the 8 row parameters, the 8 row values, then at_start, delimiter, target, x, y, pages.
+    ``edited``: the index (in ``values``) of the control the user just changed. Every other row must still
+    say what the text says; if not, the rows are stale (the text was edited and the rows not yet loaded
+    from it) and the text is kept: rewriting it from stale rows would drop what the user typed there.
+    """
+    params = list(values[:MAX_ROWS])
+    texts = list(values[MAX_ROWS : 2 * MAX_ROWS])
+    at_s, delim, tgt, xa, ya, pg = values[2 * MAX_ROWS :]
+    if edited is not None and not rows_in_sync(current, params, texts, edited):
+        return None
+    rows = list(zip(params, texts))
+    while rows and not param_of(rows[-1][0]):
+        rows.pop()
+    text = rows_to_spec(
+        current,
+        rows,
+        {"at_start": at_s, "delimiter": delim or "comma", "target": TARGETS.get(tgt, tgt or "prompt")},
+        {"x": xa, "y": ya, "page": pg or []},
+    )
+    return None if same_document(current, text) else text
+
+
+def rows_in_sync(current: str, params: list[Any], texts: list[Any], edited: int) -> bool:
+    """Whether the rows, but the edited control, match the axes of the spec text.
+
+    A text that does not parse is never in sync: it is the user's, half typed; the summary shows why it
+    does not parse, and an empty text lets the rows write a new one.
+    """
+    if not (current or "").strip():
+        return True
+    rows, _matrix, _layout, error = spec_to_rows(current)
+    if error and not rows:
+        return False
+    for index in range(MAX_ROWS):
+        want_param, want_text = rows[index] if index < len(rows) else ("", "")
+        if index != edited and param_of(params[index]) != want_param:
+            return False
+        if MAX_ROWS + index != edited and param_of(want_param) and (texts[index] or "").strip() != want_text.strip():
+            return False
+    return len(rows) <= MAX_ROWS and not error
+
+
+def uses_matrix(params: tuple[Any, ...] | list[Any]) -> bool:
+    return any(param_of(p) == MATRIX for p in params)
+
+
 def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one flat layout
-    """Create the controls in the current Blocks context; returns ``[spec_text]``."""
+    """Create the controls in the current Blocks context; returns ``[spec_text]``.
+
+    The rows and options write the spec on the user's own edits (``.input``, and ``.then`` after the
+    buttons), never on values set by the server: loading a spec into the rows does not rewrite it, so a
+    pasted text keeps its comments and form until a row is edited.
+    """
+    import html
+
     import gradio as gr
 
     from sd_sweep.webui.runner import check_spec
@@ -245,79 +323,107 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
     def eid(name: str) -> str:
         return script.elem_id(name) if hasattr(script, "elem_id") else f"sweep_{tab}_{name}"
 
-    gr.Markdown(PARAM_HINT)
+    gr.Markdown(PARAM_HINT, elem_id=eid("hint"))
     row_groups, row_params, row_values, row_fills = [], [], [], []
     for index in range(MAX_ROWS):
-        with gr.Row(visible=index < START_ROWS, elem_id=eid(f"axis_row_{index + 1}")) as row:
+        with gr.Row(visible=index < START_ROWS, elem_id=eid(f"axis_row_{index + 1}"), variant="compact") as row:
             param = gr.Dropdown(
-                label=f"Axis {index + 1} parameter",
+                label=f"Axis {index + 1}",
                 choices=choices,
                 value=None,
                 allow_custom_value=True,
+                scale=2,
+                min_width=160,
                 elem_id=eid(f"axis_param_{index + 1}"),
             )
             values = gr.Textbox(
-                label=f"Axis {index + 1} values", lines=1, value="", elem_id=eid(f"axis_values_{index + 1}")
+                label=f"Axis {index + 1} values",
+                lines=1,
+                max_lines=4,
+                value="",
+                placeholder="e.g. 5, 7, 9  or  10-30 (+10)",
+                scale=3,
+                min_width=160,
+                elem_id=eid(f"axis_values_{index + 1}"),
             )
-            fill = gr.Button(value="\U0001f4d2", elem_id=eid(f"axis_fill_{index + 1}"), elem_classes=["tool"])
+            fill = gr.Button(
+                value="\U0001f4d2",
+                elem_id=eid(f"axis_fill_{index + 1}"),
+                elem_classes=["tool", "sweep-fill"],
+                scale=0,
+                min_width=40,
+            )
         row_groups.append(row)
         row_params.append(param)
         row_values.append(values)
         row_fills.append(fill)
     visible_rows = gr.State(START_ROWS)
-    with gr.Row():
-        add = gr.Button(value="Add axis", elem_id=eid("add_axis"))
-        remove = gr.Button(value="Remove last axis", elem_id=eid("remove_axis"))
-    with gr.Row():
-        at_start = gr.Checkbox(
-            label="Prompt matrix: put variable parts at start", value=False, elem_id=eid("pm_at_start")
-        )
-        delimiter = gr.Radio(
-            label="Prompt matrix: joined with", choices=["comma", "space"], value="comma", elem_id=eid("pm_delimiter")
-        )
+    with gr.Row(elem_id=eid("axis_buttons")):
+        add = gr.Button(value="Add axis", size="sm", scale=0, min_width=120, elem_id=eid("add_axis"))
+        remove = gr.Button(value="Remove last axis", size="sm", scale=0, min_width=160, elem_id=eid("remove_axis"))
+    with gr.Row(visible=False, elem_id=eid("pm_options")) as matrix_row:
         target = gr.Radio(
-            label="Prompt matrix: prompt",
-            choices=["prompt", "negative_prompt"],
+            label="Prompt matrix varies the",
+            choices=list(TARGETS),
             value="prompt",
             elem_id=eid("pm_target"),
         )
-    layout_choices = [AUTO] + [f"Axis {i + 1}" for i in range(MAX_ROWS)]
-    with gr.Row():
-        x_axis = gr.Dropdown(label="Columns (X)", choices=layout_choices, value=AUTO, elem_id=eid("layout_x"))
-        y_axis = gr.Dropdown(label="Rows (Y)", choices=layout_choices, value=AUTO, elem_id=eid("layout_y"))
-        pages = gr.Dropdown(
-            label="Pages", choices=layout_choices[1:], value=[], multiselect=True, elem_id=eid("layout_pages")
+        delimiter = gr.Radio(
+            label="Prompt matrix parts joined with",
+            choices=["comma", "space"],
+            value="comma",
+            elem_id=eid("pm_delimiter"),
         )
+        at_start = gr.Checkbox(
+            label="Put the varying parts at the start of the prompt", value=False, elem_id=eid("pm_at_start")
+        )
+    layout_choices = [AUTO] + [f"Axis {i + 1}" for i in range(MAX_ROWS)]
+    with gr.Row(elem_id=eid("layout")):
+        x_axis = gr.Dropdown(
+            label="Grid columns (X)", choices=layout_choices, value=AUTO, min_width=120, elem_id=eid("layout_x")
+        )
+        y_axis = gr.Dropdown(
+            label="Grid rows (Y)", choices=layout_choices, value=AUTO, min_width=120, elem_id=eid("layout_y")
+        )
+        pages = gr.Dropdown(
+            label="One grid per value of",
+            choices=layout_choices[1:],
+            value=[],
+            multiselect=True,
+            min_width=160,
+            elem_id=eid("layout_pages"),
+        )
+    summary = gr.HTML(value=summary_html({"empty": True}), elem_id=eid("summary"))
     spec = gr.Textbox(
-        label="Sweep spec (YAML or JSON)",
-        lines=10,
+        label="Sweep spec (YAML or JSON): this is what runs",
+        lines=8,
+        max_lines=30,
         value="",
-        placeholder="axes:\n- param: cfg_scale\n  values: 5, 7, 9",
+        placeholder="axes:\n- param: cfg_scale\n  values: 5, 7, 9\n- param: sampler_name\n  values: Euler a, DPM++ 2M",
         elem_id=eid("spec"),
     )
-    with gr.Row():
-        load = gr.Button(value="Load spec into rows", elem_id=eid("load_spec"))
-    summary = gr.HTML(value="", elem_id=eid("summary"))
+    load = gr.Button(value="Load spec into rows", size="sm", elem_id=eid("load_spec"))
 
     option_inputs = [at_start, delimiter, target, x_axis, y_axis, pages]
     row_inputs = [*row_params, *row_values]
+    spec_inputs = [spec, *row_inputs, *option_inputs]
 
-    def write_spec(current: str, *values: Any) -> str:
-        params = values[:MAX_ROWS]
-        texts = values[MAX_ROWS : 2 * MAX_ROWS]
-        at_s, delim, tgt, xa, ya, pg = values[2 * MAX_ROWS :]
-        rows = list(zip(params, texts))
-        while rows and not param_of(rows[-1][0]):
-            rows.pop()
-        return rows_to_spec(
-            current,
-            rows,
-            {"at_start": at_s, "delimiter": delim or "comma", "target": tgt or "prompt"},
-            {"x": xa, "y": ya, "page": pg or []},
-        )
+    def writer(edited: int | None) -> Any:
+        def write_spec(current: str, *values: Any) -> Any:
+            text = controls_to_spec(current, values, edited)
+            return gr.update() if text is None else text
 
-    for component in [*row_inputs, *option_inputs]:
-        component.change(fn=write_spec, inputs=[spec, *row_inputs, *option_inputs], outputs=[spec])
+        return write_spec
+
+    for index, component in enumerate([*row_inputs, *option_inputs]):
+        component.input(fn=writer(index), inputs=spec_inputs, outputs=[spec])
+    # On leaving a box, write again: a typed parameter (lora:NAME) may only be committed on blur, and gradio 3
+    # drops an event fired while the same one is still running (the last keystrokes of fast typing).
+    for index, component in enumerate(row_inputs):
+        component.blur(fn=writer(index), inputs=spec_inputs, outputs=[spec])
+    for param in row_params:
+        param.change(fn=lambda *p: gr.update(visible=uses_matrix(p)), inputs=row_params, outputs=[matrix_row])
+    write_spec = writer(None)
 
     prompt_inputs = _prompt_components(script, tab)
 
@@ -328,7 +434,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         if len(prompts) > 1:
             base["negative_prompt"] = prompts[1] or ""
         if not (text or "").strip():
-            return ""
+            return summary_html({"empty": True})
         return summary_html(check_spec(text, base, is_img2img=is_img2img))
 
     spec.change(fn=refresh_summary, inputs=[spec, *prompt_inputs], outputs=[summary])
@@ -344,7 +450,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         outputs=[visible_rows, *row_groups],
     )
 
-    def remove_last(n: int, *values: Any) -> list[Any]:
+    def remove_last(n: int) -> list[Any]:
         count = max(1, int(n or 1) - 1)
         cleared = [gr.update(value=None) if i >= count else gr.update() for i in range(MAX_ROWS)]
         cleared_values = [gr.update(value="") if i >= count else gr.update() for i in range(MAX_ROWS)]
@@ -354,44 +460,70 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         fn=remove_last,
         inputs=[visible_rows],
         outputs=[visible_rows, *row_groups, *row_params, *row_values],
-    )
+    ).then(fn=write_spec, inputs=spec_inputs, outputs=[spec])
 
     for param, values, fill in zip(row_params, row_values, row_fills):
         fill.click(
             fn=lambda entry: join_values(values_for(param_of(entry), is_img2img)) or gr.update(),
             inputs=[param],
             outputs=[values],
-        )
+        ).then(fn=write_spec, inputs=spec_inputs, outputs=[spec])
 
-    def load_rows(text: str) -> list[Any]:
+    def load_rows(text: str, *prompts: Any) -> list[Any]:
+        keep = [gr.update()] * (1 + 3 * MAX_ROWS + len(option_inputs))
+        if not (text or "").strip():
+            return [*keep, summary_html({"empty": True})]
         rows, matrix, layout, error = spec_to_rows(text)
+        if error:
+            # leave the rows as they are: rows loaded from part of the text would drop the rest at the next
+            # row edit. A text that does not parse is already reported by the summary.
+            if not rows:
+                return [*keep, refresh_summary(text, *prompts)]
+            note = f"This spec has more axes than the {MAX_ROWS} rows show: edit it as text (it runs as written)."
+            return [*keep, refresh_summary(text, *prompts) + f"<div class='sweep-note'>{html.escape(note)}</div>"]
         count = max(START_ROWS, len(rows))
         params = [entry_of(rows[i][0], choices) if i < len(rows) else None for i in range(MAX_ROWS)]
         texts = [rows[i][1] if i < len(rows) else "" for i in range(MAX_ROWS)]
-        message = (
-            summary_html({"ok": False, "errors": [{"field": "spec", "value": None, "message": error}]})
-            if error
-            else gr.update()
-        )
         return [
             *show_rows(count),
             *params,
             *texts,
             bool(matrix.get("at_start", False)),
             matrix.get("delimiter", "comma"),
-            matrix.get("target", "prompt"),
+            TARGET_LABELS.get(matrix.get("target", "prompt"), "prompt"),
             layout.get("x", AUTO),
             layout.get("y", AUTO),
             layout.get("page", []),
-            message,
+            refresh_summary(text, *prompts),  # again: gradio 3 may have dropped the last change while typing
         ]
 
-    load.click(
-        fn=load_rows,
-        inputs=[spec],
-        outputs=[visible_rows, *row_groups, *row_params, *row_values, *option_inputs, summary],
-    )
+    load_outputs = [visible_rows, *row_groups, *row_params, *row_values, *option_inputs, summary]
+    load.click(fn=load_rows, inputs=[spec, *prompt_inputs], outputs=load_outputs)
+    spec.blur(fn=load_rows, inputs=[spec, *prompt_inputs], outputs=load_outputs)
     return [spec]
+
+
+def same_document(old: str, new: str) -> bool:
+    """Whether two spec texts say the same (so an edit that changes nothing keeps the user's text as is).
+
+    Prompt-matrix options left at their defaults count as the same as options written out.
+    """
+    import yaml
+
+    try:
+        return bool((old or "").strip()) and _normalised(yaml.safe_load(old)) == _normalised(yaml.safe_load(new))
+    except yaml.YAMLError:
+        return False
+
+
+def _normalised(document: Any) -> Any:
+    if not isinstance(document, dict) or not isinstance(document.get("axes"), list):
+        return document
+    axes = [
+        {**MATRIX_DEFAULTS, **axis} if isinstance(axis, dict) and axis.get("param") == MATRIX else axis
+        for axis in document["axes"]
+    ]
+    return {**document, "axes": axes}
 
 
 def _prompt_components(script: Any, tab: str) -> list[Any]:
