@@ -49,11 +49,15 @@ def test_api_unknown_script_and_bad_spec(webui):
 
 
 def test_ui_builds_and_returns_one_control(webui):
+    from sd_sweep.webui import ui
+
     for runner, tab in ((webui.scripts.scripts_txt2img, "txt2img"), (webui.scripts.scripts_img2img, "img2img")):
         demo, inputs = webui.stub.build_ui(runner, tab)
         script = sweep_script(runner)
         assert script.args_to - script.args_from == 1
-        assert f"{tab}_prompt" in script.sweep_prompt_components
+        assert f"{tab}_prompt" in script.sweep_tab_components
+        names, _ = ui._tab_inputs(script, tab)
+        assert names == ["prompt", "negative_prompt", "steps", "batch_size"]
         defaults = webui.stub.default_script_args(runner)  # ui() again in a throwaway Blocks, like the API
         assert len(defaults) == len(inputs)
 
@@ -92,6 +96,11 @@ def test_live_summary_counts_and_lists_every_error(webui):
         "axes:\n- param: cfg_scale\n  values: 5, 7\n- param: seed\n  values: 1-3\n", {"prompt": "a"}, is_img2img=False
     )
     assert ok["ok"] and ok["estimate"]["cells"] == 6
+    with_tab_batch = check_spec(
+        "axes:\n- param: seed\n  values: 1-6\n", {"prompt": "a", "batch_size": 4, "steps": 3}, is_img2img=False
+    )
+    assert with_tab_batch["estimate"]["batches"] == 2
+    assert with_tab_batch["estimate"]["sampling_steps"] == 18
     assert "6 cells, 6 images" in ui.summary_html(ok)
     bad = check_spec(
         "axes:\n- param: prompt_sr\n  values: dog, cat\n- param: steps\n  values: x\n",

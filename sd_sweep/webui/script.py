@@ -11,6 +11,19 @@ log = logging.getLogger("sd_sweep.webui")
 
 TITLE = "Sweep"
 
+TAB_FIELDS = {
+    "prompt": "prompt",
+    "neg_prompt": "negative_prompt",
+    "steps": "steps",
+    "sampling": "sampler_name",
+    "scheduler": "scheduler",
+    "cfg_scale": "cfg_scale",
+    "width": "width",
+    "height": "height",
+    "batch_size": "batch_size",
+}
+"""Controls of the tab (elem_id ``{tab}_{suffix}`` in WebUI v1.10.1 and Forge) -> base parameter."""
+
 
 class SweepScript(scripts.Script):
     """Runs a prompt matrix / parameter sweep over the values set in the tab.
@@ -22,16 +35,17 @@ class SweepScript(scripts.Script):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sweep_prompt_components: dict[str, Any] = {}
-        for elem_id in ("txt2img_prompt", "txt2img_neg_prompt", "img2img_prompt", "img2img_neg_prompt"):
-            self.on_after_component(self._remember_component, elem_id=elem_id)
+        self.sweep_tab_components: dict[str, Any] = {}
+        for tab in ("txt2img", "img2img"):
+            for suffix in TAB_FIELDS:
+                self.on_after_component(self._remember_component, elem_id=f"{tab}_{suffix}")
 
     def _remember_component(self, on_component: Any) -> None:
-        """Keep the tab's prompt boxes, so the live summary checks S/R terms and matrices against them."""
+        """Keep the tab's own controls, so the live summary plans with what the user set there."""
         component = getattr(on_component, "component", None)
         elem_id = getattr(component, "elem_id", None)
         if elem_id:
-            self.sweep_prompt_components[elem_id] = component
+            self.sweep_tab_components[elem_id] = component
 
     def title(self) -> str:
         return TITLE

@@ -425,21 +425,17 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
         param.change(fn=lambda *p: gr.update(visible=uses_matrix(p)), inputs=row_params, outputs=[matrix_row])
     write_spec = writer(None)
 
-    prompt_inputs = _prompt_components(script, tab)
+    tab_names, tab_inputs = _tab_inputs(script, tab)
 
-    def refresh_summary(text: str, *prompts: Any) -> str:
-        base: dict[str, Any] = {}
-        if prompts:
-            base["prompt"] = prompts[0] or ""
-        if len(prompts) > 1:
-            base["negative_prompt"] = prompts[1] or ""
+    def refresh_summary(text: str, *tab_values: Any) -> str:
+        base = {name: value for name, value in zip(tab_names, tab_values) if value is not None}
         if not (text or "").strip():
             return summary_html({"empty": True})
         return summary_html(check_spec(text, base, is_img2img=is_img2img))
 
-    spec.change(fn=refresh_summary, inputs=[spec, *prompt_inputs], outputs=[summary])
-    for component in prompt_inputs:
-        component.change(fn=refresh_summary, inputs=[spec, *prompt_inputs], outputs=[summary])
+    spec.change(fn=refresh_summary, inputs=[spec, *tab_inputs], outputs=[summary])
+    for component in tab_inputs:
+        component.change(fn=refresh_summary, inputs=[spec, *tab_inputs], outputs=[summary])
 
     def show_rows(count: int) -> list[Any]:
         return [count, *(gr.update(visible=i < count) for i in range(MAX_ROWS))]
@@ -469,7 +465,7 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
             outputs=[values],
         ).then(fn=write_spec, inputs=spec_inputs, outputs=[spec])
 
-    def load_rows(text: str, *prompts: Any) -> list[Any]:
+    def load_rows(text: str, *tab_values: Any) -> list[Any]:
         keep = [gr.update()] * (1 + 3 * MAX_ROWS + len(option_inputs))
         if not (text or "").strip():
             return [*keep, summary_html({"empty": True})]
@@ -478,9 +474,9 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
             # leave the rows as they are: rows loaded from part of the text would drop the rest at the next
             # row edit. A text that does not parse is already reported by the summary.
             if not rows:
-                return [*keep, refresh_summary(text, *prompts)]
+                return [*keep, refresh_summary(text, *tab_values)]
             note = f"This spec has more axes than the {MAX_ROWS} rows show: edit it as text (it runs as written)."
-            return [*keep, refresh_summary(text, *prompts) + f"<div class='sweep-note'>{html.escape(note)}</div>"]
+            return [*keep, refresh_summary(text, *tab_values) + f"<div class='sweep-note'>{html.escape(note)}</div>"]
         count = max(START_ROWS, len(rows))
         params = [entry_of(rows[i][0], choices) if i < len(rows) else None for i in range(MAX_ROWS)]
         texts = [rows[i][1] if i < len(rows) else "" for i in range(MAX_ROWS)]
@@ -494,12 +490,12 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
             layout.get("x", AUTO),
             layout.get("y", AUTO),
             layout.get("page", []),
-            refresh_summary(text, *prompts),  # again: gradio 3 may have dropped the last change while typing
+            refresh_summary(text, *tab_values),  # again: gradio 3 may have dropped the last change while typing
         ]
 
     load_outputs = [visible_rows, *row_groups, *row_params, *row_values, *option_inputs, summary]
-    load.click(fn=load_rows, inputs=[spec, *prompt_inputs], outputs=load_outputs)
-    spec.blur(fn=load_rows, inputs=[spec, *prompt_inputs], outputs=load_outputs)
+    load.click(fn=load_rows, inputs=[spec, *tab_inputs], outputs=load_outputs)
+    spec.blur(fn=load_rows, inputs=[spec, *tab_inputs], outputs=load_outputs)
     return [spec]
 
 
@@ -526,6 +522,10 @@ def _normalised(document: Any) -> Any:
     return {**document, "axes": axes}
 
 
-def _prompt_components(script: Any, tab: str) -> list[Any]:
-    found = getattr(script, "sweep_prompt_components", {}) or {}
-    return [c for c in (found.get(f"{tab}_prompt"), found.get(f"{tab}_neg_prompt")) if c is not None]
+def _tab_inputs(script: Any, tab: str) -> tuple[list[str], list[Any]]:
+    """The tab's controls the script saw created (prompt, steps, size, ...) and their base names."""
+    from sd_sweep.webui.script import TAB_FIELDS
+
+    found = getattr(script, "sweep_tab_components", {}) or {}
+    pairs = [(name, found[f"{tab}_{suffix}"]) for suffix, name in TAB_FIELDS.items() if f"{tab}_{suffix}" in found]
+    return [name for name, _ in pairs], [component for _, component in pairs]

@@ -33,6 +33,13 @@ def build_ui(runner, tabname):
         runner.after_component(prompt)
         negative = gr.Textbox(label="Negative prompt", elem_id=f"{tabname}_neg_prompt")
         runner.after_component(negative)
+        # mirrors modules/processing_scripts/sampler.py:27 (steps) and modules/ui.py:299 (batch size)
+        steps = gr.Slider(minimum=1, maximum=150, step=1, value=20, label="Sampling steps", elem_id=f"{tabname}_steps")
+        runner.after_component(steps)
+        batch_size = gr.Slider(
+            minimum=1, maximum=8, step=1, value=1, label="Batch size", elem_id=f"{tabname}_batch_size"
+        )
+        runner.after_component(batch_size)
         inputs = runner.setup_ui()
     return demo, inputs
 
