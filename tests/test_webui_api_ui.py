@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-
-import pytest
 
 from tests.webui_stub.fixtures import sweep_script, tiny_cache, webui, webui_session  # noqa: F401
 
@@ -114,27 +111,6 @@ def test_live_summary_counts_and_lists_every_error(webui):
     assert "X/Y/Z: [Fake] Strength (host:[Fake] Strength)" in choices
     assert ui.values_for("sampler_name", False) == ["DPM++ 2M", "Euler a", "Euler", "DDIM"]
     assert ui.values_for("checkpoint", False)[0] == "tiny-a.safetensors [aaaa111111]"
-
-
-def test_inside_a_real_webui():
-    root = os.environ.get("SD_SWEEP_WEBUI_DIR")
-    if not root:
-        pytest.skip(
-            "no real WebUI: set SD_SWEEP_WEBUI_DIR to a WebUI v1.10.1 or Forge checkout with this extension installed"
-        )
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.argv=['webui', '--skip-prepare-environment', '--skip-load-model-at-start', '--nowebui'];"
-        "from modules import initialize; initialize.imports(); initialize.initialize();"
-        "from modules import scripts; print([s.title() for s in scripts.scripts_txt2img.selectable_scripts]"
-        " if scripts.scripts_txt2img else [])"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900, check=False
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
 
 
 def _controls(rows, at_start=False, delimiter="comma", target="prompt", x="(auto)", y="(auto)", pages=()):

@@ -1,0 +1,133 @@
+"""Acceptance inside a real WebUI (v1.10.1 or Forge), opt-in: ``SD_SWEEP_WEBUI_DIR`` names its folder.
+
+The WebUI there must have this extension in ``extensions/`` and a checkpoint. The test starts it
+with ``--api --nowebui`` on a free loopback port (``SD_SWEEP_WEBUI_ARGS`` adds arguments, e.g.
+``--use-cpu all --no-half --skip-torch-cuda-test``; ``SD_SWEEP_WEBUI_PYTHON`` picks its Python,
+by default its ``venv``), then drives the Sweep script through ``/sdapi/v1/txt2img`` and the
+extension's own ``/sweep/v1`` routes.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sd_sweep.client import SweepClient
+
+ROOT_ENV = "SD_SWEEP_WEBUI_DIR"
+SPEC = {
+    "name": "acceptance",
+    "base": {"steps": 4, "width": 256, "height": 256, "seed": 7, "batch_size": 2},
+    "axes": [{"param": "cfg_scale", "values": "4, 8"}, {"param": "seed", "values": "7, 8"}],
+}
+
+
+def _python(root: Path) -> str:
+    configured = os.environ.get("SD_SWEEP_WEBUI_PYTHON")
+    if configured:
+        return configured
+    venv = root / "venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def real_webui() -> Iterator[str]:
+    root = os.environ.get(ROOT_ENV)
+    if not root:
+        pytest.skip(f"no real WebUI: set {ROOT_ENV} to a WebUI v1.10.1 or Forge folder with this extension installed")
+    port = _free_port()
+    args = ["launch.py", "--skip-prepare-environment", "--api", "--nowebui", "--port", str(port)]
+    args += shlex.split(os.environ.get("SD_SWEEP_WEBUI_ARGS", ""))
+    process = subprocess.Popen(
+        [_python(Path(root)), *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the WebUI exited: {process.stdout.read()[-3000:] if process.stdout else ''}")
+            try:
+                urllib.request.urlopen(f"{url}/sdapi/v1/samplers", timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the WebUI did not start in 15 minutes"
+                time.sleep(2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _post(url: str, path: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=900) as response:
+        return json.loads(response.read())
+
+
+def test_script_by_name_over_the_webui_api(real_webui: str):
+    from PIL import Image
+
+    body = {
+        "prompt": "a lighthouse at dusk",
+        **{k: v for k, v in SPEC["base"].items() if k != "batch_size"},
+        "batch_size": 2,
+        "script_name": "sweep",
+        "script_args": [json.dumps({"axes": SPEC["axes"]})],
+    }
+    answer = _post(real_webui, "/sdapi/v1/txt2img", body)
+    info = json.loads(answer["info"])
+    first = info["index_of_first_image"]
+    assert first >= 1
+    assert len(answer["images"]) == first + 4
+    cells = info["infotexts"][first:]
+    assert sorted(("CFG scale: 4" in t, "Seed: 7" in t) for t in cells) == [
+        (False, False),
+        (False, True),
+        (True, False),
+        (True, True),
+    ]
+    for encoded in answer["images"][first:]:
+        with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+            assert image.size == (256, 256)
+
+
+def test_sweep_routes_in_the_webui(real_webui: str, tmp_path: Path):
+    client = SweepClient(real_webui)
+    assert client.has_sweep_api()
+    catalog = client.axes()
+    assert {p["name"] for p in catalog["params"]} >= {"cfg_scale", "seed", "sampler_name", "checkpoint"}
+    spec = {**SPEC, "base": {**SPEC["base"], "prompt": "a lighthouse at dusk"}}
+    plan = client.plan(spec)
+    assert len(plan["cells"]) == 4
+    assert len(plan["batches"]) == 2
+    job = client.submit(spec)
+    finished = client.wait(job["id"], poll=1.0, timeout=900)
+    assert finished["state"] == "finished", finished
+    run_dir = client.download(job["id"], tmp_path / "acceptance")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert sorted(c["state"] for c in manifest["cells"].values()) == ["done"] * 4
+    assert list((run_dir / "images").glob("*.png"))
