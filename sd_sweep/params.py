@@ -124,6 +124,8 @@ PROCESSING_FIELDS = (
 SETTING_KEYS = {"checkpoint": "sd_model_checkpoint", "vae": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers"}
 """Parameters the WebUI applies as override settings, and their setting keys."""
 
+_SETTING_PARAMS = {f"setting:{SETTING_KEYS[name]}": name for name in ("checkpoint", "vae")}
+
 DERIVED = frozenset({"size", "prompt_sr", "negative_prompt_sr", "prompt_matrix"})
 """Axis parameters that are resolved into other parameters (and need those to be supported)."""
 
@@ -136,8 +138,12 @@ REQUIRES = {
 
 
 def canonical_name(name: str) -> str:
-    """The canonical spelling of a parameter name; dynamic names (``setting:``, ``lora:``) kept as given."""
-    return _ALIASES.get(name, name)
+    """The canonical spelling of a parameter name; dynamic names (``setting:``, ``lora:``) kept as given.
+
+    ``setting:sd_model_checkpoint`` and ``setting:sd_vae`` become ``checkpoint`` and ``vae``, so they
+    are checked against the backend's catalog and ordered to load each model once.
+    """
+    return _ALIASES.get(name, _SETTING_PARAMS.get(name, name))
 
 
 def param_def(name: str, field: str) -> ParamDef:

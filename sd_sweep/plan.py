@@ -17,7 +17,7 @@ from sd_sweep.backends.base import Capabilities
 from sd_sweep.errors import Problem, SpecError
 from sd_sweep.params import BATCHABLE, PARAMS, ParamDef, param_def
 from sd_sweep.prompts import network_tags
-from sd_sweep.resolve import Assignment, CellResolver, coerce_base
+from sd_sweep.resolve import Assignment, CellResolver, coerce_base, random_seed_key
 from sd_sweep.spec import AxisSpec, Spec
 from sd_sweep.validate import check_axis_support, check_base_support, check_value
 from sd_sweep.values import format_value, parse_values
@@ -46,6 +46,7 @@ class Dimension:
             "name": self.name,
             "title": self.title,
             "params": [a.param for a in self.axes],
+            "axes": [a.name for a in self.axes],
             "labels": self.labels,
         }
 
@@ -155,6 +156,8 @@ def build_plan(
 
 
 def _validated_base(spec: Spec, caps: Capabilities, problems: list[Problem]) -> dict[str, Any]:
+    if "size" in spec.base and ("width" in spec.base or "height" in spec.base):
+        problems.append(Problem("base.size", spec.base["size"], "give either size or width and height, not both"))
     base = coerce_base(spec.base, problems)
     check_base_support(base, caps, problems)
     for name, value in base.items():
@@ -245,9 +248,13 @@ def _matrix_values(
             Problem(f"{where}.values", text, f"a prompt matrix needs a {target} with parts separated by '|'")
         )
         return None
-    variants = prompt_matrix(
-        text, at_start=bool(axis.options.get("at_start", False)), delimiter=axis.options.get("delimiter", "comma")
-    )
+    try:
+        variants = prompt_matrix(
+            text, at_start=bool(axis.options.get("at_start", False)), delimiter=axis.options.get("delimiter", "comma")
+        )
+    except ValueError as exc:
+        problems.append(Problem(f"{where}.values", text, str(exc)))
+        return None
     optional = [part.strip().strip(",") for part in text.split("|")[1:]]
     labels = []
     for mask in range(len(variants)):
@@ -267,9 +274,11 @@ def _check_layout(spec: Spec, dimensions: list[Dimension], problems: list[Proble
         for value in spec.layout.page
         if value not in names
     )
+    dimension_of = {a.name: d.name for d in dimensions for a in d.axes} | {d.name: d.name for d in dimensions}
     chosen = [v for v in (spec.layout.x, spec.layout.y, *spec.layout.page) if v is not None]
-    if len(chosen) != len(set(chosen)):
-        problems.append(Problem("layout", chosen, "an axis may appear only once in the layout"))
+    placed = [dimension_of.get(v, v) for v in chosen]
+    if len(placed) != len(set(placed)):
+        problems.append(Problem("layout", chosen, "an axis (or zip group) may appear only once in the layout"))
 
 
 def _resolve_random_seeds(
@@ -284,7 +293,7 @@ def _resolve_random_seeds(
                 continue
             for i, value in enumerate(values):
                 if value == -1:
-                    resolutions.setdefault(f"{axis.name}[{i}]", rng.randrange(RANDOM_SEED_LIMIT))
+                    resolutions.setdefault(random_seed_key(axis.param, values, i), rng.randrange(RANDOM_SEED_LIMIT))
 
 
 def _expand_cells(

@@ -30,8 +30,9 @@ def run_remote(spec: Spec, url: str, run_dir: Path, *, auth: str | None = None, 
     if not client.has_sweep_api():
         return None
     body = dict(spec.source)
-    job = _resume_recorded(client, run_dir) or client.submit(body, mode=mode)
-    atomic_write_bytes(run_dir / REMOTE_JOB, json.dumps({"url": client.url, "id": job["id"]}).encode())
+    job = _resume_recorded(client, run_dir, body, mode) or client.submit(body, mode=mode)
+    record = {"url": client.url, "id": job["id"], "spec": body, "mode": mode}
+    atomic_write_bytes(run_dir / REMOTE_JOB, json.dumps(record).encode())
     print(f"{spec.name}: job {job['id']} on {client.url} ({job['cells_total']} cells)", file=sys.stderr)
     status = _follow(client, job["id"])
     client.download(job["id"], run_dir)
@@ -45,13 +46,19 @@ def run_remote(spec: Spec, url: str, run_dir: Path, *, auth: str | None = None, 
     return {"finished": 0, "failed": 1}.get(status["state"], 130)
 
 
-def _resume_recorded(client: SweepClient, run_dir: Path) -> dict[str, Any] | None:
-    """The job this folder ran on this server, resumed (or followed) when unfinished."""
+def _resume_recorded(client: SweepClient, run_dir: Path, body: dict[str, Any], mode: str) -> dict[str, Any] | None:
+    """The job this folder ran on this server, resumed (or followed) when unfinished.
+
+    Only a job of the same spec and mode: a changed spec is a new job (in the same server folder,
+    so its finished cells are still reused).
+    """
     try:
         record = json.loads((run_dir / REMOTE_JOB).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("url") != client.url or not isinstance(record.get("id"), str):
+    if not isinstance(record, dict) or record.get("url") != client.url or not isinstance(record.get("id"), str):
+        return None
+    if record.get("spec", body) != body or record.get("mode", mode) != mode:
         return None
     try:
         job = client.job(record["id"])

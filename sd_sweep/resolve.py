@@ -183,7 +183,7 @@ class CellResolver:
             if name == "size":
                 params["width"], params["height"] = value
             elif name in ("seed", "subseed") and value == -1:
-                params[name] = self._seed(f"{item.axis.name}[{item.index}]", symbolic_seeds)
+                params[name] = self._seed(random_seed_key(name, item.values, item.index), symbolic_seeds)
             elif name == "styles":
                 params["styles"] = [*params.get("styles", []), *(s.strip() for s in str(value).split(",") if s.strip())]
             elif name.startswith("setting:"):
@@ -198,6 +198,15 @@ class CellResolver:
         if overrides:
             params["override_settings"] = overrides
         return None if len(problems) > before else params
+
+
+def random_seed_key(param: str, values: list[Any], index: int) -> str:
+    """The key of the random seed drawn for ``values[index]`` (a -1) of a seed or subseed axis.
+
+    It counts the -1 values before it, not the axis name or the position, so renaming the axis
+    or adding explicit seeds keeps the seeds (and the ids) of the random cells already made.
+    """
+    return f"{param}[random {sum(1 for v in values[:index] if v == -1)}]"
 
 
 def _text_op_order(item: Assignment) -> int:
@@ -236,4 +245,4 @@ def _add_once(problems: list[Problem], problem: Problem) -> None:
         problems.append(problem)
 
 
-__all__ = ["Assignment", "CellResolver", "coerce_base", "coerce_scalar", "param_def"]
+__all__ = ["Assignment", "CellResolver", "coerce_base", "coerce_scalar", "param_def", "random_seed_key"]

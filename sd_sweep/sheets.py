@@ -11,7 +11,7 @@ from sd_sweep.store import RunStore, atomic_write_bytes, png_bytes
 
 def _dimension_of(name: str, dimensions: list[dict[str, Any]]) -> str:
     for dimension in dimensions:
-        if name == dimension["name"] or name in dimension["params"]:
+        if name == dimension["name"] or name in dimension.get("axes", ()) or name in dimension["params"]:
             return dimension["name"]
     known = [d["name"] for d in dimensions]
     raise SpecError.single("layout", name, f"not an axis of this run; axes: {known}")
@@ -37,6 +37,9 @@ def render_run_grids(
     x = _dimension_of(x, dimensions) if x else None
     y = _dimension_of(y, dimensions) if y else None
     pages = [_dimension_of(p, dimensions) for p in pages] if pages else None
+    chosen = [n for n in (x, y, *(pages or [])) if n is not None]
+    if len(chosen) != len(set(chosen)):
+        raise SpecError.single("layout", chosen, "an axis (or zip group) may appear only once in the layout")
     if x is None and y is None and not pages:
         x = dimensions[0]["name"] if dimensions else None
         y = dimensions[1]["name"] if len(dimensions) > 1 else None

@@ -153,14 +153,14 @@ def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
     if not isinstance(value, list):
         problems.append(Problem("axes", value, "must be a list of {param, values}"))
         return []
-    axes: list[AxisSpec] = []
+    axes: list[tuple[int, AxisSpec]] = []
     used_names: set[str] = set()
     for index, item in enumerate(value):
         where = f"axes[{index}]"
         if not isinstance(item, dict):
             problems.append(Problem(where, item, "must be a mapping with param and values"))
             continue
-        unknown = sorted(str(k) for k in item if k not in AXIS_KEYS)
+        unknown = sorted((k for k in item if k not in AXIS_KEYS), key=str)
         if unknown:
             problems.append(
                 Problem(f"{where}.{unknown[0]}", item[unknown[0]], f"unknown key; expected {sorted(AXIS_KEYS)}")
@@ -182,8 +182,14 @@ def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
             problems.append(Problem(f"{where}.zip", zip_group, "must be a group name"))
             zip_group = None
         axis.zip = zip_group
-        axes.append(axis)
-    return axes
+        axes.append((index, axis))
+    clashing: set[str] = set()
+    for index, axis in axes:
+        group = axis.zip
+        if group is not None and group not in clashing and any(a.name == group and a.zip != group for _, a in axes):
+            clashing.add(group)
+            problems.append(Problem(f"axes[{index}].zip", group, "another axis has this name; name the group apart"))
+    return [axis for _, axis in axes]
 
 
 def _axis_options(item: dict[str, Any], where: str, problems: list[Problem]) -> dict[str, Any]:

@@ -84,3 +84,23 @@ def test_schema_is_json(capsys):
     assert cli.main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "axes" in schema["properties"]
+
+
+def test_grid_names_zipped_axes_by_name_or_param(fake_cli, tmp_path, capsys):
+    spec = tmp_path / "zip.yaml"
+    spec.write_text(
+        "name: zipped\n"
+        "base: {prompt: a cat, steps: 2, width: 32, height: 32, seed: 1}\n"
+        "axes:\n"
+        "  - {param: steps, values: '2, 3', zip: q, name: st}\n"
+        "  - {param: cfg_scale, values: '4, 5', zip: q}\n"
+        "  - {param: seed, values: '1, 2'}\n"
+        "layout: {x: seed, y: st}\n"
+    )
+    assert cli.main(["run", str(spec), "--out", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["grids"]
+    run_dir = str(tmp_path / "zipped")
+    assert cli.main(["grid", run_dir, "--x", "st", "--y", "seed"]) == 0
+    assert len(capsys.readouterr().out.split()) == 1
+    assert cli.main(["grid", run_dir, "--x", "q", "--y", "steps"]) == 2
+    assert "layout" in capsys.readouterr().err

@@ -64,6 +64,26 @@ def test_cli_url_resumes_the_recorded_job(tmp_path: Path):
         assert len(api.client.jobs()) == 1  # resumed, not submitted again
 
 
+def test_cli_url_does_not_resume_a_recorded_job_of_another_spec(tmp_path: Path):
+    with live_api(tmp_path / "server", delay=0.15) as api:
+        job = api.client.submit(SPEC)
+        while not api.client.job(job["id"])["current_cell"]:
+            pass
+        api.client.cancel(job["id"])
+        api.client.wait(job["id"], poll=0.05, timeout=30)
+        run_dir = tmp_path / "out" / "cats"
+        run_dir.mkdir(parents=True)
+        record = {"url": api.url, "id": job["id"], "spec": SPEC, "mode": "txt2img"}
+        (run_dir / "remote-job.json").write_text(json.dumps(record))
+        bigger = {**SPEC, "axes": [{"param": "cfg_scale", "values": "5, 7, 9"}, *SPEC["axes"][1:]]}
+        spec = write_spec(tmp_path, bigger)
+        assert cli.main(["run", str(spec), "--url", api.url, "--out", str(tmp_path / "out")]) == 0
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert len(manifest["plan"]["cells"]) == 6
+        assert manifest["state"] == "finished"
+        assert len(api.client.jobs()) == 2
+
+
 def test_cli_url_reports_spec_problems(tmp_path: Path, capsys):
     with live_api(tmp_path / "server") as api:
         bad = {**SPEC, "axes": [{"param": "sampler_name", "values": "Eular"}]}

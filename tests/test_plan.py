@@ -312,3 +312,71 @@ def test_planning_raises_nothing_but_spec_errors(axes, base):
         assert all(p.field for p in exc.problems)
     else:
         assert len(plan.cells) == len({c.id for c in plan.cells})
+
+
+def test_random_seeds_survive_renaming_the_axis_and_inserting_a_value():
+    first = plan_of({"base": BASE, "axes": [{"param": "seed", "values": "-1, -1"}]}, rng=random.Random(4))
+    renamed = plan_of(
+        {"base": BASE, "axes": [{"param": "seed", "values": "-1, -1", "name": "s"}]},
+        seed_resolutions=first.seed_resolutions,
+        rng=random.Random(5),
+    )
+    assert [c.id for c in renamed.cells] == [c.id for c in first.cells]
+    assert [c.params["seed"] for c in renamed.cells] == [c.params["seed"] for c in first.cells]
+    inserted = plan_of(
+        {"base": BASE, "axes": [{"param": "seed", "values": "7, -1, -1"}]},
+        seed_resolutions=first.seed_resolutions,
+        rng=random.Random(6),
+    )
+    assert {c.id for c in first.cells} < {c.id for c in inserted.cells}
+
+
+def test_checkpoint_as_a_setting_axis_is_the_checkpoint_parameter():
+    plan = plan_of(
+        {
+            "base": BASE,
+            "axes": [
+                {"param": "seed", "values": "1-3"},
+                {"param": "setting:sd_model_checkpoint", "values": "alpha.safetensors, beta.safetensors"},
+            ],
+        }
+    )
+    assert plan.estimate["checkpoint_loads"] == 2
+    assert problems_of(
+        {"base": BASE, "axes": [{"param": "setting:sd_model_checkpoint", "values": "nope.safetensors"}]}
+    ) == [("axes[0].values", "nope.safetensors")]
+
+
+ZIPPED = [
+    {"param": "steps", "values": "2, 3", "zip": "q", "name": "st"},
+    {"param": "cfg_scale", "values": "4, 5", "zip": "q"},
+    {"param": "seed", "values": "1, 2"},
+]
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [{"x": "q", "y": "st"}, {"x": "st", "y": "cfg_scale"}, {"x": "seed", "page": ["q", "cfg_scale"]}],
+)
+def test_layout_may_name_a_zipped_dimension_only_once(layout):
+    assert [f for f, _ in problems_of({"base": BASE, "axes": ZIPPED, "layout": layout})] == ["layout"]
+
+
+def test_zip_group_named_like_another_axis_is_an_error():
+    axes = [
+        {"param": "steps", "values": "2, 3", "zip": "seed"},
+        {"param": "cfg_scale", "values": "4, 5", "zip": "seed"},
+        {"param": "seed", "values": "1, 2"},
+    ]
+    assert problems_of({"base": BASE, "axes": axes}) == [("axes[0].zip", "seed")]
+
+
+def test_base_size_with_width_or_height_is_an_error():
+    assert problems_of({"base": {**BASE, "size": "128x128"}}) == [("base.size", "128x128")]
+
+
+def test_prompt_matrix_with_too_many_parts_is_a_spec_error():
+    text = "a cat" + "|x" * 20
+    assert problems_of({"base": BASE, "axes": [{"param": "prompt_matrix", "values": text}]}) == [
+        ("axes[0].values", text)
+    ]

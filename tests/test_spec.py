@@ -142,3 +142,9 @@ def test_any_document_gives_a_spec_or_a_spec_error(document):
         spec_from_dict(document)
     except SpecError as exc:
         assert exc.problems
+
+
+def test_non_string_axis_keys_are_spec_errors():
+    with pytest.raises(SpecError) as info:
+        spec_from_dict({"axes": [{"param": "steps", "values": [1, 2], 3: 4}]})
+    assert [(p.field, p.value) for p in info.value.problems] == [("axes[0].3", 4)]
