@@ -126,6 +126,7 @@ def build_plan(
     resolutions = dict(seed_resolutions or {})
     base = _validated_base(spec, capabilities, problems)
     dimensions = _build_dimensions(spec, capabilities, base, problems)
+    _check_matrix_targets(spec, problems)
     _check_layout(spec, dimensions, problems)
     total = math.prod(d.length for d in dimensions) if dimensions else 1
     if total > spec.limits.max_cells:
@@ -198,6 +199,19 @@ def _build_dimensions(spec: Spec, caps: Capabilities, base: dict[str, Any], prob
             )
         )
     return dimensions
+
+
+def _check_matrix_targets(spec: Spec, problems: list[Problem]) -> None:
+    """A prompt matrix replaces its whole target text, so nothing else may set that text per cell."""
+    setters: dict[str, int] = {}
+    for index, axis in enumerate(spec.axes):
+        target = axis.options.get("target", "prompt") if axis.param == "prompt_matrix" else axis.param
+        if target not in ("prompt", "negative_prompt"):
+            continue
+        if target in setters and "prompt_matrix" in (axis.param, spec.axes[setters[target]].param):
+            message = f"axes[{setters[target]}] also sets the whole {target}; a prompt matrix replaces it"
+            problems.append(Problem(f"axes[{index}].param", axis.param, message))
+        setters.setdefault(target, index)
 
 
 def _parse_axis(

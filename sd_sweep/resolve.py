@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sd_sweep.errors import Problem, SpecError
-from sd_sweep.params import NETWORK_TYPES, PARAMS, param_def
+from sd_sweep.params import NETWORK_TYPES, PARAMS, SETTING_KEYS, param_def
 from sd_sweep.prompts import has_network_tag, search_replace, set_network_weight
 from sd_sweep.spec import AxisSpec
 
@@ -59,9 +59,27 @@ def coerce_base(base: dict[str, Any], problems: list[Problem]) -> dict[str, Any]
                 problems.extend(exc.problems)
         else:
             result[name] = value
+    _models_from_overrides(overrides, result, problems)
     if overrides:
         result["override_settings"] = overrides
     return result
+
+
+def _models_from_overrides(overrides: dict[str, Any], result: dict[str, Any], problems: list[Problem]) -> None:
+    """``override_settings`` naming a checkpoint or VAE sets the parameter, so order and checks see it."""
+    for name in ("checkpoint", "vae"):
+        key = SETTING_KEYS[name]
+        if key not in overrides:
+            continue
+        value = overrides.pop(key)
+        where = f"base.override_settings.{key}"
+        if name in result:
+            problems.append(Problem(where, value, f"given twice (also as base.{name})"))
+            continue
+        try:
+            result[name] = coerce_scalar(value, "str", where)
+        except SpecError as exc:
+            problems.extend(exc.problems)
 
 
 def _coerce_batch_size(value: Any, where: str, problems: list[Problem]) -> int:

@@ -178,6 +178,9 @@ def _run_batch(
         result.skipped.extend(c.id for c in batch)
         observer.batch_finished(number, batch, 0)
         return
+    if len(images) < len(batch) and not stop.interrupted:
+        msg = f"{type(backend).__name__} returned {len(images)} images for a batch of {len(batch)}"
+        raise BackendError(msg)
     saved = batch[: len(images)]
     saver.submit(saved, images)
     result.generated.extend(c.id for c in saved)

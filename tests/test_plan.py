@@ -380,3 +380,33 @@ def test_prompt_matrix_with_too_many_parts_is_a_spec_error():
     assert problems_of({"base": BASE, "axes": [{"param": "prompt_matrix", "values": text}]}) == [
         ("axes[0].values", text)
     ]
+
+
+def test_a_prompt_matrix_and_a_prompt_axis_on_one_text_are_an_error():
+    document = {
+        "base": {**BASE, "prompt": "a cat|red"},
+        "axes": [{"param": "prompt", "values": ["a dog|blue", "a cow|green"]}, {"param": "prompt_matrix"}],
+    }
+    assert problems_of(document) == [("axes[1].param", "prompt_matrix")]
+    negative = {**document, "axes": [document["axes"][0], {"param": "prompt_matrix", "target": "negative_prompt"}]}
+    negative["base"] = {**BASE, "negative_prompt": "ugly|blurry"}
+    assert len(plan_of(negative).cells) == 4
+
+
+def test_checkpoint_in_override_settings_is_the_checkpoint_parameter():
+    plan = plan_of(
+        {
+            "base": {
+                **BASE,
+                "override_settings": {"sd_model_checkpoint": "beta.safetensors", "eta_noise_seed_delta": 1},
+            },
+            "axes": [{"param": "seed", "values": "1, 2"}],
+        }
+    )
+    assert {c.params["checkpoint"] for c in plan.cells} == {"beta.safetensors"}
+    assert plan.cells[0].params["override_settings"] == {"eta_noise_seed_delta": 1}
+    assert problems_of({"base": {**BASE, "override_settings": {"sd_model_checkpoint": "nope.ckpt"}}}) == [
+        ("base.checkpoint", "nope.ckpt")
+    ]
+    twice = {"base": {**BASE, "checkpoint": "alpha.safetensors", "override_settings": {"sd_model_checkpoint": "b"}}}
+    assert problems_of(twice) == [("base.override_settings.sd_model_checkpoint", "b")]

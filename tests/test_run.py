@@ -147,3 +147,16 @@ def test_saved_files_get_ordinary_permissions(tmp_path: Path):
     os.umask(mask)
     for path in [tmp_path / "cats" / "manifest.json", *result.grids, *result.image_paths()]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_backend_that_returns_too_few_images_fails_the_run_without_losing_work(tmp_path: Path):
+    class Short(FakeBackend):
+        def generate(self, request, on_step=None, stop=None):
+            images = super().generate(request, on_step, stop)
+            return images[:-1] if len(self.calls) == 3 else images
+
+    with pytest.raises(BackendError, match="returned 2 images for a batch of 3"):
+        run_sweep(spec_from_dict(DOC), Short(), tmp_path / "cats")
+    states = [e["state"] for e in manifest(tmp_path / "cats")["cells"].values()]
+    assert states.count("done") == 4
+    assert states.count("failed") == 3
