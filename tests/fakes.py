@@ -9,36 +9,10 @@ from PIL import Image
 
 from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.infotext import build_infotext
+from sd_sweep.params import TXT2IMG_ONLY, WEBUI_PARAMS
 
-FAKE_PARAMS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "subseed",
-        "subseed_strength",
-        "steps",
-        "cfg_scale",
-        "sampler_name",
-        "scheduler",
-        "width",
-        "height",
-        "checkpoint",
-        "vae",
-        "clip_skip",
-        "denoising_strength",
-        "enable_hr",
-        "hr_scale",
-        "hr_upscaler",
-        "hr_second_pass_steps",
-        "restore_faces",
-        "tiling",
-        "styles",
-        "lora:*",
-        "hypernet:*",
-        "setting:*",
-    }
-)
+FAKE_PARAMS = WEBUI_PARAMS | TXT2IMG_ONLY
+"""A WebUI's parameters on the txt2img tab."""
 
 
 class FakeBackend(Backend):
