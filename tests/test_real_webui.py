@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,8 +28,10 @@ import pytest
 from sd_sweep.client import SweepClient
 
 ROOT_ENV = "SD_SWEEP_WEBUI_DIR"
+RUN_TAG = uuid.uuid4().hex[:8]
+"""A fresh run name each session: runs are resumable, so a rerun under the same name would generate nothing."""
 SPEC = {
-    "name": "acceptance",
+    "name": f"acceptance-{RUN_TAG}",
     "base": {"steps": 4, "width": 256, "height": 256, "seed": 7, "batch_size": 2},
     "axes": [{"param": "cfg_scale", "values": "4, 8"}, {"param": "seed", "values": "7, 8"}],
 }
@@ -49,22 +52,24 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def real_webui() -> Iterator[str]:
+def real_webui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = os.environ.get(ROOT_ENV)
     if not root:
         pytest.skip(f"no real WebUI: set {ROOT_ENV} to a WebUI v1.10.1 or Forge folder with this extension installed")
     port = _free_port()
-    args = ["launch.py", "--skip-prepare-environment", "--api", "--nowebui", "--port", str(port)]
-    args += shlex.split(os.environ.get("SD_SWEEP_WEBUI_ARGS", ""))
-    process = subprocess.Popen(
-        [_python(Path(root)), *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    # --nowebui binds every interface unless a server name is given: keep it on loopback.
+    args = ["launch.py", "--skip-prepare-environment", "--api", "--nowebui", "--server-name", "127.0.0.1"]
+    args += ["--port", str(port), *shlex.split(os.environ.get("SD_SWEEP_WEBUI_ARGS", ""))]
+    # Its output goes to a file, not a pipe nobody reads while it runs: a full pipe would stall the WebUI.
+    log_path = tmp_path_factory.mktemp("real-webui") / "webui.log"
+    log = log_path.open("w")
+    process = subprocess.Popen([_python(Path(root)), *args], cwd=root, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 900
         while True:
             if process.poll() is not None:
-                pytest.fail(f"the WebUI exited: {process.stdout.read()[-3000:] if process.stdout else ''}")
+                pytest.fail(f"the WebUI exited: {log_path.read_text(errors='replace')[-3000:]}")
             try:
                 urllib.request.urlopen(f"{url}/sdapi/v1/samplers", timeout=5)
                 break
@@ -78,6 +83,8 @@ def real_webui() -> Iterator[str]:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        log.close()
 
 
 def _post(url: str, path: str, body: dict) -> dict:
@@ -96,7 +103,7 @@ def test_script_by_name_over_the_webui_api(real_webui: str):
         **{k: v for k, v in SPEC["base"].items() if k != "batch_size"},
         "batch_size": 2,
         "script_name": "sweep",
-        "script_args": [json.dumps({"axes": SPEC["axes"]})],
+        "script_args": [json.dumps({"name": f"acceptance-script-{RUN_TAG}", "axes": SPEC["axes"]})],
     }
     answer = _post(real_webui, "/sdapi/v1/txt2img", body)
     info = json.loads(answer["info"])
@@ -127,6 +134,7 @@ def test_sweep_routes_in_the_webui(real_webui: str, tmp_path: Path):
     job = client.submit(spec)
     finished = client.wait(job["id"], poll=1.0, timeout=900)
     assert finished["state"] == "finished", finished
+    assert finished["cells_reused"] == 0, finished
     run_dir = client.download(job["id"], tmp_path / "acceptance")
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert sorted(c["state"] for c in manifest["cells"].values()) == ["done"] * 4
