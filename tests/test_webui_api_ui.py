@@ -42,7 +42,8 @@ def test_api_unknown_script_and_bad_spec(webui):
         "script_args": ["axes:\n- param: cfg_scale\n  values: abc\n"],
     }
     res = webui.stub.api_generate(webui.scripts.scripts_txt2img, body)
-    assert res.status_code == 500 and "axes[0].values" in res.json["errors"] and "abc" in res.json["errors"]
+    assert res.status_code == 422
+    assert [(p["field"], p["value"]) for p in res.json["detail"]] == [("axes[0].values", "abc")]
 
 
 def test_ui_builds_and_returns_one_control(webui):

@@ -66,8 +66,19 @@ class SweepScript(scripts.Script):
             return run_in_webui(p, spec_text, is_img2img=is_img2img)
         except SweepInputError as exc:
             if getattr(p, "is_api", False):
-                raise  # the API client gets the message as the error
+                raise _api_error(exc) from None
             return _error_result(p, str(exc))
+
+
+def _api_error(exc: Any) -> Exception:
+    """A 422 naming every field and value: the WebUI's API answers other script exceptions with a 500.
+
+    Both hosts' handlers take the status and ``detail`` of an ``HTTPException`` (v1.10.1:
+    ``api_middleware.handle_exception``; Forge: FastAPI's own handler).
+    """
+    from fastapi import HTTPException
+
+    return HTTPException(status_code=422, detail=[problem.as_dict() for problem in exc.problems])
 
 
 def _error_result(p: Any, message: str) -> Any:

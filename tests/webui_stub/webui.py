@@ -99,8 +99,9 @@ def api_generate(runner, request: dict, *, is_img2img=False, outdir="outputs"):
                 else:
                     p.script_args = tuple(script_args)
                     processed = processing.process_images(p)
-            except Exception as exc:  # mirrors modules/api/api.py: api_middleware -> 500 JSON
-                return SimpleNamespace(status_code=500, json={"error": type(exc).__name__, "errors": str(exc)})
+            except Exception as exc:  # mirrors modules/api/api.py: api_middleware handle_exception
+                body = {"error": type(exc).__name__, "detail": vars(exc).get("detail", ""), "errors": str(exc)}
+                return SimpleNamespace(status_code=vars(exc).get("status_code", 500), json=body)
             finally:
                 progress.finish_task(task)
         finally:
