@@ -111,3 +111,23 @@ def test_bad_sampler_is_422_from_the_webui_catalog(webui_api):
     assert error.value.status == 422
     assert error.value.problems[0]["field"] == "axes[0].values"
     assert "Euler a" in json.dumps(error.value.problems)
+
+
+def test_img2img_job_takes_its_input_images_from_the_base(webui_api):
+    import base64
+    import io
+
+    from PIL import Image
+
+    client, _, webui = webui_api
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 80, 40)).save(buffer, "PNG")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    spec = {**SPEC, "name": "api-e2e-img2img", "base": {**SPEC["base"], "init_images": [encoded]}}
+    assert len(client.plan(spec, mode="img2img")["cells"]) == 2
+    job = client.submit(spec, mode="img2img")
+    status = client.wait(job["id"], poll=0.1, timeout=300)
+    assert status["state"] == "finished", status["errors"]
+    calls = webui.processing.calls
+    assert len(calls) == 2
+    assert [c.init_images[0].size for c in calls] == [(64, 64), (64, 64)]

@@ -254,6 +254,10 @@ def test_forge_copies_get_their_own_result_lists_and_hires_cfg(webui, monkeypatc
         assert getattr(pc, name) == [] and getattr(pc, name) is not getattr(p, name)
     p.hr_cfg = 1.0  # a hires CFG of its own is kept in every cell
     assert job(9.0).hr_cfg == 1.0 and job(7.0).hr_cfg == 1.0
+    p.hr_additional_modules = None  # Forge's default: its hires pass raises TypeError on it
+    assert job(9.0).hr_additional_modules == ["Use same choices"] and p.hr_additional_modules is None
+    p.hr_additional_modules = ["ae.safetensors"]  # the user's own hires modules are kept
+    assert job(9.0).hr_additional_modules == ["ae.safetensors"]
 
 
 def test_forge_refuses_the_vae_axis_with_a_clear_message(webui, monkeypatch):

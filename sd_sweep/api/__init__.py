@@ -98,7 +98,7 @@ def webui_backend_factory(mode: str) -> Any:
     from sd_sweep.backends.webui import WebUIBackend
     from sd_sweep.webui.runner import ValidationOnlyP
 
-    return WebUIBackend(ValidationOnlyP({}), is_img2img=mode == "img2img")
+    return WebUIBackend(ValidationOnlyP({}), is_img2img=mode == "img2img", base_init_images=True)
 
 
 def webui_template_p(spec: Spec, mode: str) -> Any:
@@ -146,6 +146,7 @@ def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, st
         webui_template_p(spec, mode),
         is_img2img=mode == "img2img",
         save_samples=bool(settings.get("sweep_save_samples")),
+        base_init_images=True,
     )
     backend.check_plan(build_plan(spec, backend.capabilities()))
     with backend.session(uses_models=touches_models(spec)):

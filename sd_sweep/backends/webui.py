@@ -206,13 +206,18 @@ class WebUIBackend(Backend):
     ``save_samples=False`` keeps the WebUI from also saving each image with the normal samples (the
     run folder always gets them). Call ``check_plan(plan)`` before running a plan that uses
     ``host:`` axes, so their ``confirm`` functions refuse bad values before the first image.
+    ``base_init_images``: the spec's ``base.init_images`` is accepted (img2img), as the API's ``p`` is
+    built from them; the script's ``p`` has the tab's images, so there it is refused.
     """
 
-    def __init__(self, p: Any, *, is_img2img: bool | None = None, save_samples: bool = True) -> None:
+    def __init__(
+        self, p: Any, *, is_img2img: bool | None = None, save_samples: bool = True, base_init_images: bool = False
+    ) -> None:
         self.p = p
         if is_img2img is None:
             is_img2img = hasattr(p, "init_images")
         self.is_img2img = is_img2img
+        self.base_init_images = base_init_images and is_img2img
         self.save_samples = save_samples
         self.forge = is_forge()
         self.calls = 0
@@ -229,6 +234,8 @@ class WebUIBackend(Backend):
         params = set(WEBUI_PARAMS)
         if not self.is_img2img:
             params |= TXT2IMG_ONLY
+        if self.base_init_images:
+            params.add("init_images")
         if self.forge:
             params.discard("vae")  # Forge ignores sd_vae overrides (its VAE is a module choice)
         params |= {HOST_PREFIX + label for label in self._host}
@@ -354,6 +361,10 @@ class WebUIBackend(Backend):
             # Forge's hires pass uses hr_cfg, not cfg_scale: where the user's hires CFG follows the CFG, it follows
             # the swept CFG in every cell; a different hires CFG (e.g. 1 for Flux) is kept in every cell.
             pc.hr_cfg = params["cfg_scale"]
+        if self.forge and getattr(pc, "hr_additional_modules", ()) is None:
+            # Forge's hires pass tests ``"Use same choices" in p.hr_additional_modules``: its default None (a ``p``
+            # of the jobs route or of /sdapi/v1) raises TypeError there. Its UI's default keeps the VAE/text encoders.
+            pc.hr_additional_modules = ["Use same choices"]
         pc.prompt = list(request.prompts)
         pc.negative_prompt = list(request.negative_prompts)
         pc.seed = [int(s) for s in request.seeds]
