@@ -35,6 +35,9 @@ def check_base_support(base: dict[str, Any], caps: Capabilities, problems: list[
 
 
 def _unsupported(caps: Capabilities, names: list[str]) -> str:
+    reasons = [caps.refusals[name] for name in names if name in caps.refusals]
+    if reasons:
+        return f"not supported by the {caps.name} backend: {'; '.join(reasons)}"
     supported = ", ".join(sorted(caps.params))
     return f"not supported by the {caps.name} backend ({', '.join(names)}); it supports: {supported}"
 

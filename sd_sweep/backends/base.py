@@ -32,6 +32,8 @@ class Capabilities:
     size_multiple: int = 8
     min_side: int = 8
     max_side: int = 4096
+    refusals: dict[str, str] = field(default_factory=dict)
+    """Why a parameter the engine knows is not supported here, where there is more to say than no."""
 
     def supports(self, param: str) -> bool:
         """Whether ``param`` is applied; families are listed as ``lora:*`` or ``setting:*``."""

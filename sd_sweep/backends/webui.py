@@ -52,6 +52,10 @@ TXT2IMG_BASE = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
 FORGE_RESULT_LISTS = ("extra_result_images", "latents_after_sampling", "pixels_after_sampling")
 """Lists Forge's ``StableDiffusionProcessing.__post_init__`` creates per ``p`` and appends to while processing."""
 HOST_PREFIX = "host:"
+FORGE_VAE_REFUSAL = (
+    "Forge picks the VAE as a module (the VAE / Text Encoder menu) and ignores VAE overrides, "
+    "so the vae parameter cannot be swept there"
+)
 
 
 def webui_available() -> bool:
@@ -236,8 +240,10 @@ class WebUIBackend(Backend):
             params |= TXT2IMG_ONLY
         if self.base_init_images:
             params.add("init_images")
+        refusals = {}
         if self.forge:
-            params.discard("vae")  # Forge ignores sd_vae overrides (its VAE is a module choice)
+            params.discard("vae")
+            refusals["vae"] = FORGE_VAE_REFUSAL
         params |= {HOST_PREFIX + label for label in self._host}
         choices = {
             "sampler_name": self._samplers(),
@@ -248,7 +254,13 @@ class WebUIBackend(Backend):
             "styles": tuple(getattr(getattr(shared, "prompt_styles", None), "styles", {}) or {}),
         }
         return Capabilities(
-            name=self.name, params=frozenset(params), choices=choices, size_multiple=8, min_side=64, max_side=4096
+            name=self.name,
+            params=frozenset(params),
+            choices=choices,
+            size_multiple=8,
+            min_side=64,
+            max_side=4096,
+            refusals=refusals,
         )
 
     def _samplers(self) -> tuple[str, ...]:
@@ -353,7 +365,7 @@ class WebUIBackend(Backend):
             pc.override_settings[SETTING_KEYS["checkpoint"]] = self._checkpoint_alias(str(params["checkpoint"]))
         if params.get("vae") is not None:
             if self.forge:
-                raise BackendError("Forge selects the VAE as a module; the VAE parameter cannot be swept there")
+                raise BackendError(FORGE_VAE_REFUSAL)
             pc.override_settings[SETTING_KEYS["vae"]] = str(params["vae"])
         if params.get("clip_skip") is not None:
             pc.override_settings[SETTING_KEYS["clip_skip"]] = int(params["clip_skip"])
