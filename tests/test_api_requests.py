@@ -15,7 +15,7 @@ from PIL import Image
 from sd_sweep.api.auth import check_credentials, parse_api_auth
 from sd_sweep.api.jobs import ServerLimits
 from sd_sweep.client import SweepClient, SweepHTTPError
-from tests.api_harness import SPEC, live_api
+from tests.api_harness import SPEC, TimedBackend, live_api
 
 
 @pytest.fixture
@@ -243,3 +243,25 @@ def test_api_auth_is_read_from_the_webui_cmd_opts(tmp_path: Path, monkeypatch):
             assert SweepClient(server.url, auth="u:p").axes()["backend"] == "fake"
     finally:
         manager.close()
+
+
+def test_what_only_the_backend_can_judge_is_a_422_at_submission(tmp_path):
+    from sd_sweep.errors import Problem, SpecError
+
+    class Picky(TimedBackend):
+        def check_plan(self, plan):
+            pairs = {(c.params["sampler_name"], c.params.get("scheduler")) for c in plan.cells}
+            if ("DPM++ 2M", "Karras") in pairs:
+                raise SpecError(Problem("axes[1].values", "DPM++ 2M + Karras", "not a pair this backend runs"))
+
+    body = {**SPEC, "base": {**SPEC["base"], "scheduler": "Karras"}}
+    with live_api(tmp_path, backend=Picky()) as api:
+        for path in ("/sweep/v1/plan", "/sweep/v1/jobs"):
+            status, problems = problems_of(api, path, body)
+            assert status == 422
+            assert problems == [
+                {"field": "axes[1].values", "value": "DPM++ 2M + Karras", "message": "not a pair this backend runs"}
+            ]
+        assert api.backend.calls == []
+        assert api.client.jobs() == []
+

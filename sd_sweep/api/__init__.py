@@ -137,10 +137,8 @@ def webui_template_p(spec: Spec, mode: str) -> Any:
 def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:
     """Run an API job in the WebUI: a fresh ``p`` and backend, the user's settings restored after."""
     from sd_sweep.backends.webui import WebUIBackend
-    from sd_sweep.plan import build_plan
-    from sd_sweep.run import run_sweep
     from sd_sweep.webui import settings
-    from sd_sweep.webui.runner import touches_models
+    from sd_sweep.webui.runner import run_in_session
 
     backend = WebUIBackend(
         webui_template_p(spec, mode),
@@ -148,13 +146,4 @@ def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, st
         save_samples=bool(settings.get("sweep_save_samples")),
         base_init_images=True,
     )
-    backend.check_plan(build_plan(spec, backend.capabilities()))
-    with backend.session(uses_models=touches_models(spec)):
-        return run_sweep(
-            spec,
-            backend,
-            run_dir,
-            observer=observer,
-            stop=stop,
-            pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
-        )
+    return run_in_session(backend, spec, run_dir, observer, stop)

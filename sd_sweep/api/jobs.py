@@ -373,6 +373,7 @@ class JobManager:
         problems = self._check_sizes(plan)
         if problems:
             raise SpecError(problems)
+        self.backend(mode).check_plan(plan)
         folder = folder or spec.name
         self._check_folder(folder)
         return spec, mode, folder, plan

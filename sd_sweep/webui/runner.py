@@ -161,30 +161,31 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
         raise SweepInputError(exc.problems) from None
     root = settings.runs_dir()
     run_dir = run_folder(root, spec, has_random_seeds(spec))
-    uses_models = touches_models(spec)
-    observer = WebUIProgress(shared.state)
-    stop = WebUIStopSignal(shared.state)
-    with backend.session(uses_models=uses_models):
-        try:
-            result = run_sweep(
-                spec,
-                backend,
-                run_dir,
-                observer=observer,
-                stop=stop,
-                pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
-            )
-        except SpecError as exc:
-            raise SweepInputError(exc.problems) from None
-        except SweepError as exc:
-            msg = (
-                f"the sweep stopped: {exc}. Finished images are kept in {run_dir}; "
-                "run the same sweep again to continue."
-            )
-            raise RuntimeError(msg) from exc
+    try:
+        result = run_in_session(backend, spec, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state))
+    except SpecError as exc:
+        raise SweepInputError(exc.problems) from None
+    except SweepError as exc:
+        msg = f"the sweep stopped: {exc}. Finished images are kept in {run_dir}; run the same sweep again to continue."
+        raise RuntimeError(msg) from exc
     outcome = collect(result)
     _save_grids_like_webui(p, outcome, is_img2img)
     return make_processed(p, outcome, processing)
+
+
+def run_in_session(backend: Any, spec: Spec, run_dir: Path, observer: RunObserver, stop: Any) -> RunResult:
+    """Run ``spec`` on a WebUI backend with the Sweep settings; the user's settings are restored after."""
+    from sd_sweep.webui import settings
+
+    with backend.session(uses_models=touches_models(spec)):
+        return run_sweep(
+            spec,
+            backend,
+            run_dir,
+            observer=observer,
+            stop=stop,
+            pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
+        )
 
 
 def touches_models(spec: Spec) -> bool:
