@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +19,11 @@ class Problem:
         return f"{self.field}: {self.message} (got {self.value!r})"
 
     def as_dict(self) -> dict[str, Any]:
-        value = self.value if isinstance(self.value, (str, int, float, bool, type(None))) else repr(self.value)
-        return {"field": self.field, "value": value, "message": self.message}
+        """A JSON-safe form: values that are not plain scalars, NaN and infinities included, as their repr."""
+        plain = isinstance(self.value, (str, int, bool, type(None))) or (
+            isinstance(self.value, float) and math.isfinite(self.value)
+        )
+        return {"field": self.field, "value": self.value if plain else repr(self.value), "message": self.message}
 
 
 class SweepError(Exception):

@@ -265,3 +265,13 @@ def test_what_only_the_backend_can_judge_is_a_422_at_submission(tmp_path):
         assert api.backend.calls == []
         assert api.client.jobs() == []
 
+
+@pytest.mark.parametrize(
+    "body",
+    [b"Infinity", b"NaN", b'{"base": {"steps": Infinity}}', b'{"axes": [{"param": "cfg_scale", "values": [NaN]}]}'],
+)
+def test_non_finite_numbers_are_a_422_not_a_500(api, body):
+    for path in ("/sweep/v1/plan", "/sweep/v1/jobs", "/sweep/v1/run"):
+        status, _, data = raw(api.url, "POST", path, body, {"Content-Type": "application/json"})
+        assert status == 422, (path, body, data[:200])
+        assert json.loads(data)["detail"]
