@@ -100,7 +100,10 @@ WEBUI_PARAMS = frozenset(
 )
 """What a WebUI applies on both tabs, in-process or over its API."""
 
-TXT2IMG_ONLY = frozenset({"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
+HIRES_PARAMS = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
+"""The hires fix switch, then its settings."""
+
+TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
 
 PROCESSING_FIELDS = (
     "steps",

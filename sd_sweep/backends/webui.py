@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.errors import BackendError, Problem, SpecError
-from sd_sweep.params import PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.params import HIRES_PARAMS, PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
 
 if TYPE_CHECKING:
     from sd_sweep.plan import Plan
@@ -48,7 +48,6 @@ BASE_FROM_P = (
     "tiling",
     "styles",
 )
-TXT2IMG_BASE = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
 FORGE_RESULT_LISTS = ("extra_result_images", "latents_after_sampling", "pixels_after_sampling")
 """Lists Forge's ``StableDiffusionProcessing.__post_init__`` creates per ``p`` and appends to while processing."""
 HOST_PREFIX = "host:"
@@ -80,7 +79,7 @@ def _m(name: str) -> Any:
 def base_from_p(p: Any, is_img2img: bool) -> dict[str, Any]:  # noqa: PLR0912
     """The sweep's base parameters from what the user set in the WebUI (``p``)."""
     base: dict[str, Any] = {}
-    names = BASE_FROM_P + (() if is_img2img else TXT2IMG_BASE)
+    names = BASE_FROM_P + (() if is_img2img else HIRES_PARAMS)
     for name in names:
         if not hasattr(p, name):
             continue
@@ -99,7 +98,7 @@ def base_from_p(p: Any, is_img2img: bool) -> dict[str, Any]:  # noqa: PLR0912
             value = bool(value)
         base[name] = value
     if not is_img2img and not base.get("enable_hr"):
-        for name in TXT2IMG_BASE[1:]:
+        for name in HIRES_PARAMS[1:]:
             base.pop(name, None)
     if not is_img2img and not base.get("enable_hr"):
         base.pop("denoising_strength", None)
