@@ -25,6 +25,7 @@ test-forge: $(VENVS)/forge/.installed
 lint: $(VENVS)/forge/.installed
 	$(VENVS)/forge/bin/ruff check .
 	$(VENVS)/forge/bin/ruff format --check .
+	$(VENVS)/forge/bin/lint-imports
 
 bench: $(VENVS)/embedded/.installed
 	$(VENVS)/embedded/bin/python benchmarks/bench_sweep.py

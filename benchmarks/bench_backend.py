@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sd_sweep.backends.base import Backend, GenerationRequest
+from sd_sweep.core.ports import Backend, GenerationRequest
 
 PROMPTS = (
     "a photo of a cat",
@@ -77,7 +77,7 @@ def measure(backend: Backend, batch_size: int, n_images: int, params: dict[str, 
 
 def model_path(size: str, model: str | None, cache: Path | None) -> Path:
     """The model to benchmark: ``--model``, or a random one of ``size``, built once and reused."""
-    from sd_sweep.backends import tiny_model
+    from sd_sweep.backends.diffusers import tiny_model
 
     if model:
         return Path(model)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sd_sweep.backends.diffusers_backend import DiffusersBackend
+    from sd_sweep.backends.diffusers.backend import DiffusersBackend
 
     if args.threads:
         import torch

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sd_sweep.backends.base import GenerationRequest
-from sd_sweep.run import run_sweep
-from sd_sweep.spec import spec_from_dict
+from sd_sweep.core.ports import GenerationRequest
+from sd_sweep.core.run import run_sweep
+from sd_sweep.core.spec import spec_from_dict
 
 PROMPTS = ["a lighthouse at dusk", "a red fox in snow", "a bowl of ramen", "a castle on a hill"]
 
@@ -112,8 +112,8 @@ def main() -> None:
     parser.add_argument("--model", help="model folder (default: a tiny or SD 1.5-sized random model)")
     args = parser.parse_args()
 
-    from sd_sweep.backends.diffusers_backend import DiffusersBackend
-    from sd_sweep.backends.tiny_model import build_tiny_pipeline_dir, ensure_tiny_model
+    from sd_sweep.backends.diffusers.backend import DiffusersBackend
+    from sd_sweep.backends.diffusers.tiny_model import build_tiny_pipeline_dir, ensure_tiny_model
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

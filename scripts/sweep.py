@@ -3,7 +3,7 @@
 import logging
 
 from modules import script_callbacks
-from sd_sweep.webui import settings as _sweep_settings
+from sd_sweep.backends.webui import settings as _sweep_settings
 from sd_sweep.webui import ui as _sweep_ui  # noqa: F401 - imported now, while the extension is on sys.path
 from sd_sweep.webui.script import SweepScript  # noqa: F401 - the WebUI registers Script subclasses found here
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.errors import SpecError, SweepError
+from sd_sweep.core.errors import SpecError, SweepError
 
 if TYPE_CHECKING:
-    from sd_sweep.backends.base import Backend, StopSignal
-    from sd_sweep.plan import Cell, Plan
-    from sd_sweep.run import RunResult
+    from sd_sweep.core.plan import Cell, Plan
+    from sd_sweep.core.ports import Backend, StopSignal
+    from sd_sweep.core.run import RunResult
 
 DEFAULT_OUT = Path("sweep-runs")
 
@@ -80,21 +80,21 @@ def _print_problems(exc: SpecError) -> None:
 
 
 def _backend(args: argparse.Namespace) -> Backend:
-    from sd_sweep.backends.diffusers_backend import DiffusersBackend
+    from sd_sweep.backends.diffusers.backend import DiffusersBackend
 
     return DiffusersBackend(args.model, device=args.device)
 
 
 def cmd_schema(_: argparse.Namespace) -> int:
-    from sd_sweep.schema import spec_schema
+    from sd_sweep.core.schema import spec_schema
 
     print(json.dumps(spec_schema(), indent=2))
     return 0
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from sd_sweep.plan import build_plan
-    from sd_sweep.spec import load_spec
+    from sd_sweep.core.planner import build_plan
+    from sd_sweep.core.spec import load_spec
 
     spec = load_spec(args.spec)
     backend = _backend(args)
@@ -108,7 +108,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _print_plan(plan: Plan) -> None:
-    from sd_sweep.run import describe_cell
+    from sd_sweep.core.run import describe_cell
 
     estimate = plan.estimate
     print(f"{plan.spec.name}: {estimate['cells']} cells in {estimate['batches']} batches on {plan.backend}")
@@ -124,9 +124,9 @@ def _print_plan(plan: Plan) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sd_sweep.backends.base import StopSignal
-    from sd_sweep.run import run_sweep, summary
-    from sd_sweep.spec import load_spec
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.run import run_sweep, summary
+    from sd_sweep.core.spec import load_spec
 
     spec = load_spec(args.spec)
     run_dir = args.out / spec.name
@@ -210,7 +210,7 @@ class TerminalProgress:
         self.bar = tqdm(total=total, unit="img", dynamic_ncols=True, file=sys.stderr)
 
     def batch_started(self, number: int, cells: list[Cell]) -> None:
-        from sd_sweep.run import describe_cell
+        from sd_sweep.core.run import describe_cell
 
         if self.bar is not None and self.plan is not None:
             self.bar.set_description(describe_cell(self.plan, cells[0])[:40])
@@ -229,8 +229,8 @@ class TerminalProgress:
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
-    from sd_sweep.sheets import render_run_grids
-    from sd_sweep.store import RunStore
+    from sd_sweep.core.sheets import render_run_grids
+    from sd_sweep.core.store import RunStore
 
     store = RunStore.open(args.run_dir)
     if not store.exists or "plan" not in store.manifest:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sd_sweep.client import SweepClient, SweepHTTPError
-from sd_sweep.store import atomic_write_bytes
+from sd_sweep.core.store import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from sd_sweep.spec import Spec
+    from sd_sweep.core.spec import Spec
 
 REMOTE_JOB = "remote-job.json"
 """What a run folder remembers of its server job: url and id (for resume)."""

@@ -12,8 +12,8 @@ from typing import Any
 
 from sd_sweep.api import register
 from sd_sweep.api.jobs import Host, JobManager, ServerLimits
-from sd_sweep.backends.base import GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from sd_sweep.client import SweepClient
+from sd_sweep.core.ports import GeneratedImage, GenerationRequest, StepCallback, StopSignal
 from tests.fakes import FakeBackend
 from tests.live_server import LiveServer
 

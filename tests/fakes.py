@@ -7,9 +7,9 @@ from typing import Any
 
 from PIL import Image
 
-from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
-from sd_sweep.infotext import build_infotext
-from sd_sweep.params import TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.backends.webui.params import TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.core.infotext import build_infotext
+from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 FAKE_PARAMS = WEBUI_PARAMS | TXT2IMG_ONLY
 """A WebUI's parameters on the txt2img tab."""

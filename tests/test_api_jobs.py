@@ -15,9 +15,9 @@ from PIL import Image
 
 from sd_sweep.api.jobs import ServerLimits
 from sd_sweep.client import SweepClient, SweepHTTPError
-from sd_sweep.plan import build_plan
-from sd_sweep.spec import spec_from_dict
-from sd_sweep.store import read_infotext
+from sd_sweep.core.planner import build_plan
+from sd_sweep.core.spec import spec_from_dict
+from sd_sweep.core.store import read_infotext
 from tests.api_harness import SPEC, TimedBackend, live_api, make_app
 from tests.fakes import FakeBackend
 from tests.live_server import LiveServer
@@ -93,7 +93,7 @@ def test_download_writes_the_layout_of_an_embedded_run(api, tmp_path: Path):
     assert [g["file"] for g in manifest["grids"]] == [
         str(p.relative_to(local)) for p in sorted((local / "grids").iterdir())
     ]
-    from sd_sweep.run import run_sweep
+    from sd_sweep.core.run import run_sweep
 
     embedded = run_sweep(spec_from_dict(SPEC), FakeBackend(), tmp_path / "embedded" / "cats")
     assert sorted(p.name for p in (local / "images").iterdir()) == sorted(

@@ -246,7 +246,7 @@ def test_api_auth_is_read_from_the_webui_cmd_opts(tmp_path: Path, monkeypatch):
 
 
 def test_what_only_the_backend_can_judge_is_a_422_at_submission(tmp_path):
-    from sd_sweep.errors import Problem, SpecError
+    from sd_sweep.core.errors import Problem, SpecError
 
     class Picky(TimedBackend):
         def check_plan(self, plan):

@@ -72,9 +72,10 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
 
 def test_importing_the_engine_pulls_in_nothing_heavy():
     code = (
-        "import sys, sd_sweep, sd_sweep.cli, sd_sweep.plan, sd_sweep.run, sd_sweep.grid, sd_sweep.sheets, "
-        "sd_sweep.schema, sd_sweep.client, sd_sweep.api, sd_sweep.backends.diffusers_backend, "
-        "sd_sweep.backends.webui, sd_sweep.backends.sdapi; "
+        "import sys, sd_sweep, sd_sweep.cli, sd_sweep.core.planner, sd_sweep.core.run, sd_sweep.core.grid, "
+        "sd_sweep.core.sheets, "
+        "sd_sweep.core.schema, sd_sweep.client, sd_sweep.api, sd_sweep.backends.diffusers.backend, "
+        "sd_sweep.backends.webui.backend, sd_sweep.backends.sdapi; "
         "heavy = [m for m in ('torch', 'diffusers', 'transformers', 'modules', 'gradio', 'fastapi') "
         "if m in sys.modules]; "
         "sys.exit(f'imported at import time: {heavy}' if heavy else 0)"

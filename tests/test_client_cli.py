@@ -14,9 +14,9 @@ import yaml
 from PIL import Image
 
 from sd_sweep import cli
-from sd_sweep.backends.base import GenerationRequest
 from sd_sweep.backends.sdapi import SdapiBackend
-from sd_sweep.store import read_infotext
+from sd_sweep.core.ports import GenerationRequest
+from sd_sweep.core.store import read_infotext
 from tests.api_harness import SPEC, live_api
 from tests.live_server import LiveServer
 
@@ -208,7 +208,7 @@ def test_sdapi_backend_catalog_and_payloads(tmp_path: Path):
 
 def test_client_rejects_non_http_urls():
     from sd_sweep.client import SweepClient
-    from sd_sweep.errors import SweepError
+    from sd_sweep.core.errors import SweepError
 
     with pytest.raises(SweepError):
         SweepClient("file:///etc/passwd")
@@ -218,7 +218,7 @@ def test_client_reports_unreachable_servers():
     import socket
 
     from sd_sweep.client import SweepClient
-    from sd_sweep.errors import SweepError
+    from sd_sweep.core.errors import SweepError
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

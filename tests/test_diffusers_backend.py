@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sd_sweep.backends import tiny_model
-from sd_sweep.backends.base import GenerationRequest, StopSignal
-from sd_sweep.backends.diffusers_backend import SAMPLERS, DiffusersBackend
-from sd_sweep.errors import BackendError
-from sd_sweep.infotext import parse_settings_line
+from sd_sweep.backends.diffusers import tiny_model
+from sd_sweep.backends.diffusers.backend import SAMPLERS, DiffusersBackend
+from sd_sweep.core.errors import BackendError
+from sd_sweep.core.infotext import parse_settings_line
+from sd_sweep.core.ports import GenerationRequest, StopSignal
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -115,7 +115,7 @@ def weights_digest(folder: Path) -> str:
 
 def test_importing_the_backend_does_not_import_torch() -> None:
     code = (
-        "import sys; import sd_sweep.backends.diffusers_backend, sd_sweep.backends.tiny_model; "
+        "import sys; import sd_sweep.backends.diffusers.backend, sd_sweep.backends.diffusers.tiny_model; "
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
@@ -385,9 +385,9 @@ def test_bad_dtype_is_a_backend_error() -> None:
 
 
 def test_sampler_and_schedule_pairs_are_checked_before_the_first_image(backend: DiffusersBackend) -> None:
-    from sd_sweep.errors import SpecError
-    from sd_sweep.plan import build_plan
-    from sd_sweep.spec import spec_from_dict
+    from sd_sweep.core.errors import SpecError
+    from sd_sweep.core.planner import build_plan
+    from sd_sweep.core.spec import spec_from_dict
 
     spec = spec_from_dict(
         {

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFont
 
-from sd_sweep import grid
-from sd_sweep.grid import MAX_SIDE, GridAxis, GridEntry, Sheet, build_sheets, resolve_layout
+from sd_sweep.core import grid
+from sd_sweep.core.grid import MAX_SIDE, GridAxis, GridEntry, Sheet, build_sheets, resolve_layout
 
 CELL = 16
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sd_sweep.errors import SpecError
-from sd_sweep.plan import build_plan
-from sd_sweep.spec import spec_from_dict
+from sd_sweep.core.errors import SpecError
+from sd_sweep.core.planner import build_plan
+from sd_sweep.core.spec import spec_from_dict
 from tests.fakes import FakeBackend
 
 CAPS = FakeBackend().capabilities()
@@ -260,7 +260,7 @@ def test_cell_limit_is_explicit_and_can_be_raised():
 
 
 def test_backend_without_a_parameter_refuses_it():
-    from sd_sweep.backends.base import Capabilities
+    from sd_sweep.core.ports import Capabilities
 
     caps = Capabilities(name="small", params=frozenset({"prompt", "seed", "steps"}))
     with pytest.raises(SpecError) as info:

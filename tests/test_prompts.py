@@ -4,7 +4,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sd_sweep.prompts import (
+from sd_sweep.core.prompts import (
     RE_EXTRA_NET,
     has_network_tag,
     network_tags,

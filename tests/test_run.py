@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from sd_sweep.backends.base import StopSignal
-from sd_sweep.errors import BackendError, SpecError
-from sd_sweep.infotext import parse_settings_line
-from sd_sweep.run import RunObserver, run_sweep
-from sd_sweep.spec import spec_from_dict
-from sd_sweep.store import read_infotext
+from sd_sweep.core.errors import BackendError, SpecError
+from sd_sweep.core.infotext import parse_settings_line
+from sd_sweep.core.ports import StopSignal
+from sd_sweep.core.run import RunObserver, run_sweep
+from sd_sweep.core.spec import spec_from_dict
+from sd_sweep.core.store import read_infotext
 from tests.fakes import FakeBackend
 
 DOC = {

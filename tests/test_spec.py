@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sd_sweep.errors import SpecError
-from sd_sweep.schema import spec_schema
-from sd_sweep.spec import load_spec, spec_from_dict
+from sd_sweep.core.errors import SpecError
+from sd_sweep.core.schema import spec_schema
+from sd_sweep.core.spec import load_spec, spec_from_dict
 
 LIGHTHOUSE = """
 name: lighthouse

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from sd_sweep.errors import SpecError
-from sd_sweep.values import (
+from sd_sweep.core.errors import SpecError
+from sd_sweep.core.values import (
     MAX_VALUES,
     RE_RANGE,
     RE_RANGE_COUNT,

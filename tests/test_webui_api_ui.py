@@ -149,7 +149,7 @@ def test_row_edits_never_drop_a_spec_the_rows_were_not_loaded_from():
 
 
 def test_summary_names_rows_and_fill_values_read_back():
-    from sd_sweep.values import split_csv
+    from sd_sweep.core.values import split_csv
     from sd_sweep.webui import ui
 
     html = ui.summary_html(

@@ -29,14 +29,15 @@ def run(webui, spec, *, is_img2img=False, **p_kwargs):
 
 
 def settings_line(infotext):
-    from sd_sweep.infotext import parse_settings_line
+    from sd_sweep.core.infotext import parse_settings_line
 
     return parse_settings_line(infotext.strip().splitlines()[-1])
 
 
 def test_importing_the_backend_does_not_import_modules():
     code = (
-        "import sd_sweep.backends.webui, sd_sweep.webui.runner, sd_sweep.webui.ui, sys; print('modules' in sys.modules)"
+        "import sd_sweep.backends.webui.backend, sd_sweep.webui.runner, sd_sweep.webui.ui, sys; "
+        "print('modules' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -227,7 +228,7 @@ def test_unknown_setting_key_is_refused_before_any_image(webui):
 
 
 def test_permutation_axes_of_the_xyz_plot_are_not_offered(webui):
-    from sd_sweep.backends.webui import host_axes
+    from sd_sweep.backends.webui.backend import host_axes
 
     assert "Prompt order" not in host_axes(False) and "CFG Scale" in host_axes(False)
     _, res = run(webui, "axes:\n- param: host:Prompt order\n  values: a, b\n")
@@ -235,8 +236,8 @@ def test_permutation_axes_of_the_xyz_plot_are_not_offered(webui):
 
 
 def test_forge_copies_get_their_own_result_lists_and_hires_cfg(webui, monkeypatch):
-    import sd_sweep.backends.webui as backend
-    from sd_sweep.backends.base import GenerationRequest
+    from sd_sweep.backends.webui import backend
+    from sd_sweep.core.ports import GenerationRequest
 
     monkeypatch.setattr(backend, "is_forge", lambda: True)
     p = make_p(False, webui.tmp, cfg_scale=7.0)
@@ -261,7 +262,7 @@ def test_forge_copies_get_their_own_result_lists_and_hires_cfg(webui, monkeypatc
 
 
 def test_forge_refuses_the_vae_axis_with_a_clear_message(webui, monkeypatch):
-    import sd_sweep.backends.webui as backend
+    from sd_sweep.backends.webui import backend
 
     monkeypatch.setattr(backend, "is_forge", lambda: True)
     _, res = run(webui, "axes:\n- param: vae\n  values: None, tiny-vae.safetensors\n")

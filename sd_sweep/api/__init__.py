@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sd_sweep.api.jobs import BackendFactory, Host, JobManager, JobRunner, ServerLimits
-    from sd_sweep.backends.base import StopSignal
-    from sd_sweep.run import RunObserver, RunResult
-    from sd_sweep.spec import Spec
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.run import RunObserver, RunResult
+    from sd_sweep.core.spec import Spec
 
 __all__ = ["on_app_started", "register", "shutdown"]
 
@@ -88,60 +88,27 @@ def shutdown() -> None:
 
 def default_runs_dir() -> Path:
     """Where API runs are stored: the ``sweep_runs_dir`` setting, else ``outputs/sweeps`` of the WebUI."""
-    from sd_sweep.webui import settings
+    from sd_sweep.backends.webui import settings
 
     return Path(settings.runs_dir())
 
 
 def webui_backend_factory(mode: str) -> Any:
     """The in-process WebUI backend for ``mode``, for the catalog and validation."""
-    from sd_sweep.backends.webui import WebUIBackend
-    from sd_sweep.webui.runner import ValidationOnlyP
+    from sd_sweep.backends.webui.backend import WebUIBackend
+    from sd_sweep.backends.webui.session import ValidationOnlyP
 
     return WebUIBackend(ValidationOnlyP({}), is_img2img=mode == "img2img", base_init_images=True)
 
 
-def webui_template_p(spec: Spec, mode: str) -> Any:
-    """A ``p`` for an API job, as the WebUI's ``/sdapi/v1`` handlers build one (no scripts run)."""
-    import base64
-    import io
-
-    from PIL import Image
-
-    from modules import processing, shared
-
-    opts = shared.opts
-    is_img2img = mode == "img2img"
-    tab = "img2img" if is_img2img else "txt2img"
-    kwargs: dict[str, Any] = {
-        "outpath_samples": getattr(opts, "outdir_samples", "") or getattr(opts, f"outdir_{tab}_samples", ""),
-        "outpath_grids": getattr(opts, "outdir_grids", "") or getattr(opts, f"outdir_{tab}_grids", ""),
-        "prompt": str(spec.base.get("prompt", "")),
-        "negative_prompt": str(spec.base.get("negative_prompt", "")),
-        "do_not_save_grid": True,
-    }
-    if is_img2img:
-        images = []
-        for item in spec.base.get("init_images") or []:
-            data = base64.b64decode(item.partition(",")[2] if item.startswith("data:") else item)
-            images.append(Image.open(io.BytesIO(data)).convert("RGB"))
-        kwargs["init_images"] = images
-        kwargs["denoising_strength"] = spec.base.get("denoising_strength", 0.75)
-        return processing.StableDiffusionProcessingImg2Img(**kwargs)
-    p = processing.StableDiffusionProcessingTxt2Img(**kwargs)
-    if hasattr(p, "hr_cfg"):
-        p.hr_cfg = p.cfg_scale  # Forge: the hires pass follows the swept CFG, as in A1111 (its API default is 1)
-    return p
-
-
 def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:
     """Run an API job in the WebUI: a fresh ``p`` and backend, the user's settings restored after."""
-    from sd_sweep.backends.webui import WebUIBackend
-    from sd_sweep.webui import settings
-    from sd_sweep.webui.runner import run_in_session
+    from sd_sweep.backends.webui import settings
+    from sd_sweep.backends.webui.backend import WebUIBackend
+    from sd_sweep.backends.webui.session import run_in_session, template_p
 
     backend = WebUIBackend(
-        webui_template_p(spec, mode),
+        template_p(spec, mode),
         is_img2img=mode == "img2img",
         save_samples=bool(settings.get("sweep_save_samples")),
         base_init_images=True,

@@ -1,6 +1,6 @@
 """The job queue behind ``/sweep/v1/jobs``: one job at a time, in submission order.
 
-Each job runs ``sd_sweep.run.run_sweep`` in a worker thread, under the host's queue lock (the
+Each job runs ``sd_sweep.core.run.run_sweep`` in a worker thread, under the host's queue lock (the
 WebUI's ``modules.call_queue.queue_lock`` when present, so API sweeps and UI generations never
 share the GPU) with ``shared.state.begin/end`` and ``modules.progress`` task bookkeeping, so the
 WebUI's own progress tracking sees it. A job's record is ``job.json`` in its run folder, beside
@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.base import Backend, StopSignal
-from sd_sweep.errors import Problem, SpecError, SweepError
-from sd_sweep.run import RunObserver, RunResult, describe_cell, run_sweep
-from sd_sweep.spec import Spec, spec_from_dict
-from sd_sweep.store import MANIFEST, RunStore, atomic_write_bytes
+from sd_sweep.core.errors import Problem, SpecError, SweepError
+from sd_sweep.core.ports import Backend, StopSignal
+from sd_sweep.core.run import RunObserver, RunResult, describe_cell, run_sweep
+from sd_sweep.core.spec import Spec, spec_from_dict
+from sd_sweep.core.store import MANIFEST, RunStore, atomic_write_bytes
 
 if TYPE_CHECKING:
-    from sd_sweep.plan import Cell, Plan
+    from sd_sweep.core.plan import Cell, Plan
 
 JOB_FILE = "job.json"
 JOB_FORMAT = "sd-sweep-job/1"
@@ -342,7 +342,7 @@ class JobManager:
 
     def check(self, body: Any, *, max_cells: int | None = None) -> tuple[Spec, str, str, Plan]:
         """Validate a request body: ``(spec, mode, folder, plan)``; raises ``SpecError``."""
-        from sd_sweep.plan import build_plan
+        from sd_sweep.core.planner import build_plan
 
         document, mode, folder = split_request(body)
         spec = spec_from_dict(document)

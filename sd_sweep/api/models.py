@@ -4,7 +4,7 @@ FastAPI before 0.119 only accepts models of the installed pydantic major version
 plain ``pydantic.BaseModel`` subclasses written in the subset both versions share: ``typing``
 generics, every optional field with ``= None``, no validators, no ``model_`` field names. The
 request models describe the JSON for ``/docs`` and check only its shape (objects and lists);
-every value is validated by the engine (``sd_sweep.spec`` and ``sd_sweep.plan``) from the raw
+every value is validated by the engine (``sd_sweep.core.spec`` and ``sd_sweep.core.plan``) from the raw
 JSON, so both pydantic versions give the same answers, with the same messages as for a spec
 file.
 """

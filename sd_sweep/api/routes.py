@@ -32,7 +32,7 @@ from sd_sweep.api.models import (
     RunResponse,
     SweepRequest,
 )
-from sd_sweep.errors import Problem, SpecError
+from sd_sweep.core.errors import Problem, SpecError
 
 PREFIX = "/sweep/v1"
 API_VERSION = "1"
@@ -247,7 +247,7 @@ def job_status(manager: JobManager, job: Job) -> dict[str, Any]:
 
 
 def axes_catalog(manager: JobManager, mode: str) -> dict[str, Any]:
-    from sd_sweep.params import BATCHABLE, NETWORK_TYPES, PARAMS, capability_key
+    from sd_sweep.core.params import BATCHABLE, NETWORK_TYPES, PARAMS, capability_key
 
     caps = manager.backend(mode).capabilities()
     params = []
@@ -305,7 +305,7 @@ def axes_catalog(manager: JobManager, mode: str) -> dict[str, Any]:
 
 
 def _needs(name: str) -> tuple[str, ...]:
-    from sd_sweep.params import REQUIRES
+    from sd_sweep.core.params import REQUIRES
 
     return REQUIRES.get(name, (name,))
 
@@ -378,7 +378,7 @@ def build_router(manager: JobManager, credentials: Credentials) -> APIRouter:
     @router.get(f"{PREFIX}/schema", summary="JSON Schema of the sweep spec")
     def get_schema() -> dict[str, Any]:
         """The JSON Schema of a request body: the sweep spec plus ``mode`` and ``folder``."""
-        from sd_sweep.schema import spec_schema
+        from sd_sweep.core.schema import spec_schema
 
         schema = spec_schema()
         schema["properties"]["mode"] = {"enum": ["txt2img", "img2img"], "default": "txt2img"}

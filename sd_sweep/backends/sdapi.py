@@ -21,10 +21,11 @@ import json
 import threading
 from typing import Any
 
-from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
-from sd_sweep.client import HTTP, SweepHTTPError
-from sd_sweep.errors import BackendError
-from sd_sweep.params import PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.backends.http import HTTP, SweepHTTPError
+from sd_sweep.backends.webui.params import PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.core.errors import BackendError
+from sd_sweep.core.params import SETTING_KEYS
+from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 PARAMS = WEBUI_PARAMS | {"init_images", "mask"}
 PLAIN = (*PROCESSING_FIELDS, "init_images", "mask")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sd_sweep.errors import Problem, SpecError, SweepError
-from sd_sweep.params import PARAMS
-from sd_sweep.run import RunObserver, RunResult, describe_cell, run_sweep
-from sd_sweep.spec import Spec, parse_text, spec_from_dict
+from sd_sweep.backends.webui import session
+from sd_sweep.core.errors import Problem, SpecError, SweepError
+from sd_sweep.core.params import PARAMS
+from sd_sweep.core.run import RunObserver, RunResult, describe_cell
+from sd_sweep.core.spec import Spec, parse_text, spec_from_dict
 
 log = logging.getLogger("sd_sweep.webui")
 
@@ -45,7 +46,7 @@ def spec_document(spec_input: Any) -> dict[str, Any]:
 
 def effective_document(document: dict[str, Any], ui_base: dict[str, Any], default_max_cells: int) -> dict[str, Any]:
     """The spec with the WebUI's values as its base; base values written in the spec win."""
-    from sd_sweep.params import canonical_name
+    from sd_sweep.core.params import canonical_name
 
     doc = dict(document)
     spec_base = doc.get("base") or {}
@@ -74,7 +75,7 @@ def run_folder(root: str | Path, spec: Spec, random_seeds: bool) -> Path:
 
     With random seeds, a finished run is not repeated: the next free numbered folder is used.
     """
-    from sd_sweep.store import RunStore
+    from sd_sweep.core.store import RunStore
 
     digest = hashlib.sha1(json.dumps(spec.source, sort_keys=True, default=str).encode()).hexdigest()[:10]
     base = Path(root) / f"{spec.name}-{digest}"
@@ -148,9 +149,9 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     Invalid input raises ``SweepInputError`` (every problem, naming field and value) before any image.
     """
     from modules import processing, shared
-    from sd_sweep.backends.webui import WebUIBackend, WebUIStopSignal, base_from_p
-    from sd_sweep.plan import build_plan
-    from sd_sweep.webui import settings
+    from sd_sweep.backends.webui import settings
+    from sd_sweep.backends.webui.backend import WebUIBackend, WebUIStopSignal, base_from_p
+    from sd_sweep.core.planner import build_plan
 
     try:
         spec = load_effective_spec(spec_input, base_from_p(p, is_img2img), settings.get("sweep_max_cells"))
@@ -162,7 +163,9 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     root = settings.runs_dir()
     run_dir = run_folder(root, spec, has_random_seeds(spec))
     try:
-        result = run_in_session(backend, spec, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state))
+        result = session.run_in_session(
+            backend, spec, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state)
+        )
     except SpecError as exc:
         raise SweepInputError(exc.problems) from None
     except SweepError as exc:
@@ -173,32 +176,11 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     return make_processed(p, outcome, processing)
 
 
-def run_in_session(backend: Any, spec: Spec, run_dir: Path, observer: RunObserver, stop: Any) -> RunResult:
-    """Run ``spec`` on a WebUI backend with the Sweep settings; the user's settings are restored after."""
-    from sd_sweep.webui import settings
-
-    with backend.session(uses_models=touches_models(spec)):
-        return run_sweep(
-            spec,
-            backend,
-            run_dir,
-            observer=observer,
-            stop=stop,
-            pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
-        )
-
-
-def touches_models(spec: Spec) -> bool:
-    """Whether the sweep may switch checkpoint or VAE (X/Y/Z axes might), so the user's are reloaded after."""
-    swept = {axis.param for axis in spec.axes}
-    return bool({"checkpoint", "vae"} & (swept | set(spec.base))) or any(p.startswith("host:") for p in swept)
-
-
 def collect(result: RunResult) -> SweepOutcome:
     """Grids then every finished image (display order), loaded from the run folder, with infotexts."""
     from PIL import Image
 
-    from sd_sweep.store import RunStore
+    from sd_sweep.core.store import RunStore
 
     store = RunStore.open(result.run_dir)
     outcome = SweepOutcome(result=result)
@@ -299,15 +281,15 @@ def summary_comment(result: RunResult) -> str:
 
 def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: bool) -> dict[str, Any]:
     """Validate and plan without generating: the UI's live summary. Never raises for bad input."""
-    from sd_sweep.plan import build_plan
+    from sd_sweep.core.planner import build_plan
 
     try:
-        from sd_sweep.backends.webui import WebUIBackend
-        from sd_sweep.webui import settings
+        from sd_sweep.backends.webui import settings
+        from sd_sweep.backends.webui.backend import WebUIBackend
 
         max_cells = settings.get("sweep_max_cells")
         spec = load_effective_spec(spec_input, ui_base or {}, max_cells)
-        backend = WebUIBackend(ValidationOnlyP(ui_base or {}), is_img2img=is_img2img)
+        backend = WebUIBackend(session.ValidationOnlyP(ui_base or {}), is_img2img=is_img2img)
         plan = build_plan(spec, backend.capabilities())
         backend.check_plan(plan)
     except SpecError as exc:
@@ -320,17 +302,6 @@ def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: b
             "estimate": None,
         }
     return {"ok": True, "errors": [], "estimate": plan.estimate, "dimensions": [d.as_dict() for d in plan.dimensions]}
-
-
-class ValidationOnlyP:
-    """Stands in for ``p`` while only validating (``confirm`` functions read a few fields)."""
-
-    def __init__(self, base: dict[str, Any]) -> None:
-        self.prompt = base.get("prompt", "")
-        self.negative_prompt = base.get("negative_prompt", "")
-        self.steps = base.get("steps", 20)
-        self.override_settings: dict[str, Any] = {}
-        self.styles: list[str] = []
 
 
 KNOWN_PARAMS = tuple(PARAMS)

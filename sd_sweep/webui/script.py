@@ -6,23 +6,11 @@ import logging
 from typing import Any
 
 from modules import scripts
+from sd_sweep.webui.ui import TAB_FIELDS
 
 log = logging.getLogger("sd_sweep.webui")
 
 TITLE = "Sweep"
-
-TAB_FIELDS = {
-    "prompt": "prompt",
-    "neg_prompt": "negative_prompt",
-    "steps": "steps",
-    "sampling": "sampler_name",
-    "scheduler": "scheduler",
-    "cfg_scale": "cfg_scale",
-    "width": "width",
-    "height": "height",
-    "batch_size": "batch_size",
-}
-"""Controls of the tab (elem_id ``{tab}_{suffix}`` in WebUI v1.10.1 and Forge) -> base parameter."""
 
 
 class SweepScript(scripts.Script):

@@ -32,16 +32,29 @@ TARGETS = {"prompt": "prompt", "negative prompt": "negative_prompt"}
 TARGET_LABELS = {v: k for k, v in TARGETS.items()}
 MATRIX_DEFAULTS = {"delimiter": "comma", "at_start": False, "target": "prompt"}
 
+TAB_FIELDS = {
+    "prompt": "prompt",
+    "neg_prompt": "negative_prompt",
+    "steps": "steps",
+    "sampling": "sampler_name",
+    "scheduler": "scheduler",
+    "cfg_scale": "cfg_scale",
+    "width": "width",
+    "height": "height",
+    "batch_size": "batch_size",
+}
+"""Controls of the tab (elem_id ``{tab}_{suffix}`` in WebUI v1.10.1 and Forge) -> base parameter."""
+
 
 def param_choices(is_img2img: bool) -> list[str]:
     """Dropdown entries ``"Title (name)"``: the engine's parameters, then the X/Y/Z plot's axes of this tab."""
-    from sd_sweep.params import PARAMS
+    from sd_sweep.core.params import PARAMS
 
     skip = {"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"} if is_img2img else set()
     entries = [f"{d.title} ({d.name})" for d in PARAMS.values() if d.name not in skip]
     entries += ["LoRA weight (lora:NAME)", "Setting (setting:KEY)"]
     try:
-        from sd_sweep.backends.webui import host_axes
+        from sd_sweep.backends.webui.backend import host_axes
 
         entries += [f"X/Y/Z: {label} (host:{label})" for label in host_axes(is_img2img)]
     except Exception:
@@ -66,10 +79,10 @@ def entry_of(param: str, choices: list[str]) -> str:
 
 def values_for(param: str, is_img2img: bool) -> list[str]:
     """Every value the running WebUI offers for ``param`` (samplers, checkpoints, ...), or []."""
-    from sd_sweep.params import param_def
+    from sd_sweep.core.params import param_def
 
     try:
-        from sd_sweep.backends.webui import WebUIBackend, host_axes, host_choices
+        from sd_sweep.backends.webui.backend import WebUIBackend, host_axes, host_choices
 
         if param.startswith("host:"):
             axis = host_axes(is_img2img).get(param[5:])
@@ -171,8 +184,8 @@ def _layout_name(choice: str | None, names: list[str]) -> str | None:
 
 def spec_to_rows(text: str) -> tuple[list[tuple[str, str]], dict[str, Any], dict[str, Any], str | None]:
     """The rows, matrix options and layout a spec text describes; an error message if it can't be read."""
-    from sd_sweep.errors import SpecError
-    from sd_sweep.spec import parse_text
+    from sd_sweep.core.errors import SpecError
+    from sd_sweep.core.spec import parse_text
 
     try:
         document = parse_text(text or "", "spec")
@@ -524,8 +537,6 @@ def _normalised(document: Any) -> Any:
 
 def _tab_inputs(script: Any, tab: str) -> tuple[list[str], list[Any]]:
     """The tab's controls the script saw created (prompt, steps, size, ...) and their base names."""
-    from sd_sweep.webui.script import TAB_FIELDS
-
     found = getattr(script, "sweep_tab_components", {}) or {}
     pairs = [(name, found[f"{tab}_{suffix}"]) for suffix, name in TAB_FIELDS.items() if f"{tab}_{suffix}" in found]
     return [name for name, _ in pairs], [component for _, component in pairs]

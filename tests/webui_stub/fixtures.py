@@ -17,7 +17,7 @@ REPO = STUB.parents[1]
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory):
     """The tiny model, built once per session into a temporary cache ($SD_SWEEP_CACHE)."""
-    from sd_sweep.backends import tiny_model
+    from sd_sweep.backends.diffusers import tiny_model
 
     cache = tmp_path_factory.mktemp("sd-sweep-cache")
     old = os.environ.get(tiny_model.CACHE_ENV)

@@ -1,7 +1,7 @@
 # ruff: noqa: PTH100, PTH103, PTH109, PTH118, PTH119, PTH120, PTH112, PTH113, PERF203, PERF401, RUF012, C408, PLR0912, PLR0915, E501, N802
 """mirrors modules/processing.py: the processing classes, fix_seed, create_infotext, process_images, Processed.
 
-Generation runs on the embedded diffusers backend's tiny model (``sd_sweep.backends.diffusers_backend``),
+Generation runs on the embedded diffusers backend's tiny model (``sd_sweep.backends.diffusers.backend``),
 so prompts, seeds and batching are real; img2img blends the init image into that result by the
 denoising strength. Every ``process_images`` call is recorded in ``calls`` for the tests, and
 ``before_batch_hook(p, n)`` lets a test press Interrupt/Skip while a batch runs.
@@ -23,7 +23,7 @@ _backend = None
 def get_backend():
     global _backend
     if _backend is None:
-        from sd_sweep.backends.diffusers_backend import DiffusersBackend
+        from sd_sweep.backends.diffusers.backend import DiffusersBackend
 
         _backend = DiffusersBackend(None, device="cpu")
     return _backend
@@ -392,7 +392,7 @@ def process_images_inner(p):  # mirrors modules/processing.py: process_images_in
 
 
 def _generate(p, prompts, negatives, seeds):
-    from sd_sweep.backends.base import GenerationRequest
+    from sd_sweep.core.ports import GenerationRequest
 
     params = {
         "steps": int(p.steps),

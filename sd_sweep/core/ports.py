@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from PIL import Image
 
-    from sd_sweep.plan import Plan
+    from sd_sweep.core.plan import Plan
 
 StepCallback = Callable[[int, int], None]
 """Called as ``(step, total_steps)`` while a batch samples."""
@@ -21,7 +21,7 @@ StepCallback = Callable[[int, int], None]
 class Capabilities:
     """What a backend can do, read before validation.
 
-    ``params`` are the canonical parameter names (see ``sd_sweep.params``) the backend applies;
+    ``params`` are the canonical parameter names (see ``sd_sweep.core.params``) the backend applies;
     ``choices`` maps a parameter to the values it accepts (samplers, checkpoints, ...). A parameter
     with choices only accepts those; one missing from ``choices`` accepts any value of its type.
     """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sd_sweep.params import PARAMS
-from sd_sweep.spec import DEFAULT_MAX_CELLS
+from sd_sweep.core.params import PARAMS
+from sd_sweep.core.spec import DEFAULT_MAX_CELLS
 
 _KIND_SCHEMA: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},

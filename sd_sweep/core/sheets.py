@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sd_sweep.errors import SpecError
-from sd_sweep.store import RunStore, atomic_write_bytes, png_bytes
+from sd_sweep.core.errors import SpecError
+from sd_sweep.core.store import RunStore, atomic_write_bytes, png_bytes
 
 
 def _dimension_of(name: str, dimensions: list[dict[str, Any]]) -> str:
@@ -27,7 +27,7 @@ def render_run_grids(
     prefix: str = "grid",
 ) -> list[Path]:
     """Draw the run's sheets into ``grids/``; with no layout given, the spec's layout is used."""
-    from sd_sweep.grid import GridAxis, GridEntry, build_sheets
+    from sd_sweep.core.grid import GridAxis, GridEntry, build_sheets
 
     plan = store.manifest["plan"]
     dimensions = plan["dimensions"]

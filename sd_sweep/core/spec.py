@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sd_sweep.errors import Problem, SpecError
-from sd_sweep.params import canonical_name
+from sd_sweep.core.errors import Problem, SpecError
+from sd_sweep.core.params import canonical_name
 
 DEFAULT_MAX_CELLS = 1000
 BASE_ONLY = frozenset({"batch_size", "override_settings", "init_images", "mask", "n_iter"})

@@ -1,7 +1,4 @@
-"""Expand a spec into cells, resolve random seeds once, order execution and batch it.
-
-The plan is data: a dry run returns it without generating anything.
-"""
+"""Expand a spec into cells, resolve random seeds once, order execution and batch it."""
 
 from __future__ import annotations
 
@@ -10,103 +7,20 @@ import itertools
 import json
 import math
 import random
-from dataclasses import dataclass, field
 from typing import Any
 
-from sd_sweep.backends.base import Capabilities
-from sd_sweep.errors import Problem, SpecError
-from sd_sweep.params import BATCHABLE, PARAMS, ParamDef, param_def
-from sd_sweep.prompts import network_tags
-from sd_sweep.resolve import Assignment, CellResolver, coerce_base, random_seed_key
-from sd_sweep.spec import AxisSpec, Spec
-from sd_sweep.validate import check_axis_support, check_base_support, check_value
-from sd_sweep.values import format_value, parse_values
+from sd_sweep.core.errors import Problem, SpecError
+from sd_sweep.core.params import BATCHABLE, PARAMS, ParamDef, param_def
+from sd_sweep.core.plan import Cell, Dimension, Plan
+from sd_sweep.core.ports import Capabilities
+from sd_sweep.core.prompts import network_tags
+from sd_sweep.core.resolve import Assignment, CellResolver, coerce_base, random_seed_key
+from sd_sweep.core.spec import AxisSpec, Spec
+from sd_sweep.core.validate import check_axis_support, check_base_support, check_value
+from sd_sweep.core.values import format_value, parse_values
 
 RANDOM_SEED_LIMIT = 4294967294
 """Random seeds are drawn below this bound, as the WebUI does."""
-
-
-@dataclass
-class Dimension:
-    """One dimension of the sweep: a single axis, or several zipped axes advancing together."""
-
-    name: str
-    title: str
-    axes: list[AxisSpec]
-    fields: list[str]
-    values: list[list[Any]]
-    labels: list[str]
-
-    @property
-    def length(self) -> int:
-        return len(self.labels)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "params": [a.param for a in self.axes],
-            "axes": [a.name for a in self.axes],
-            "labels": self.labels,
-        }
-
-
-@dataclass
-class Cell:
-    id: str
-    index: int
-    """Position in display order (the Cartesian product, first dimension outermost)."""
-    coords: dict[str, int]
-    labels: dict[str, str]
-    params: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "index": self.index,
-            "coords": self.coords,
-            "labels": self.labels,
-            "params": self.params,
-        }
-
-
-@dataclass
-class Plan:
-    spec: Spec
-    dimensions: list[Dimension]
-    cells: list[Cell]
-    batches: list[list[str]]
-    seed_resolutions: dict[str, int]
-    estimate: dict[str, Any]
-    backend: str
-    _by_id: dict[str, Cell] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self._by_id = {c.id: c for c in self.cells}
-
-    def cell(self, cell_id: str) -> Cell:
-        return self._by_id[cell_id]
-
-    def field_of(self, param: str) -> str:
-        """The spec field that sets ``param``: the axis sweeping it, else the base."""
-        for dimension in self.dimensions:
-            for axis, where in zip(dimension.axes, dimension.fields):
-                if axis.param == param:
-                    return f"{where}.values"
-        return f"base.{param}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.spec.name,
-            "backend": self.backend,
-            "batch_size": self.spec.batch_size,
-            "dimensions": [d.as_dict() for d in self.dimensions],
-            "layout": {"x": self.spec.layout.x, "y": self.spec.layout.y, "page": self.spec.layout.page},
-            "cells": [c.as_dict() for c in self.cells],
-            "batches": self.batches,
-            "seed_resolutions": self.seed_resolutions,
-            "estimate": self.estimate,
-        }
 
 
 def build_plan(
@@ -251,7 +165,7 @@ def _parse_kind(definition: ParamDef) -> str:
 def _matrix_values(
     axis: AxisSpec, base: dict[str, Any], where: str, problems: list[Problem]
 ) -> tuple[list[Any], list[str]] | None:
-    from sd_sweep.prompts import prompt_matrix
+    from sd_sweep.core.prompts import prompt_matrix
 
     target = axis.options.get("target", "prompt")
     text = axis.values if axis.values is not None else base.get(target, "")

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.base import Backend, GeneratedImage, GenerationRequest, StopSignal
-from sd_sweep.errors import BackendError
-from sd_sweep.plan import Cell, Plan, build_plan
-from sd_sweep.store import RunStore
+from sd_sweep.core.errors import BackendError
+from sd_sweep.core.plan import Cell, Plan
+from sd_sweep.core.planner import build_plan
+from sd_sweep.core.ports import Backend, GeneratedImage, GenerationRequest, StopSignal
+from sd_sweep.core.store import RunStore
 
 if TYPE_CHECKING:
-    from sd_sweep.spec import Spec
+    from sd_sweep.core.spec import Spec
 
 DEFAULT_PIXEL_BUDGET = 64_000_000
 
@@ -119,7 +120,7 @@ def run_sweep(
         store.finish("failed")
         raise BackendError(result.error) from exc
     if draw_grids:
-        from sd_sweep.sheets import render_run_grids
+        from sd_sweep.core.sheets import render_run_grids
 
         result.grids = render_run_grids(store, pixel_budget=pixel_budget)
     store.finish(result.state)

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.base import (
+from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, quiet_hf_output
+from sd_sweep.core.errors import BackendError, Problem, SpecError
+from sd_sweep.core.infotext import build_infotext
+from sd_sweep.core.ports import (
     Backend,
     Capabilities,
     GeneratedImage,
@@ -32,15 +35,12 @@ from sd_sweep.backends.base import (
     StepCallback,
     StopSignal,
 )
-from sd_sweep.backends.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, quiet_hf_output
-from sd_sweep.errors import BackendError, Problem, SpecError
-from sd_sweep.infotext import build_infotext
 
 if TYPE_CHECKING:
     import torch
     from diffusers import StableDiffusionPipeline
 
-    from sd_sweep.plan import Plan
+    from sd_sweep.core.plan import Plan
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 

@@ -8,10 +8,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sd_sweep.errors import Problem, SpecError
-from sd_sweep.params import NETWORK_TYPES, PARAMS, SETTING_KEYS, param_def
-from sd_sweep.prompts import has_network_tag, search_replace, set_network_weight
-from sd_sweep.spec import AxisSpec
+from sd_sweep.core.errors import Problem, SpecError
+from sd_sweep.core.params import NETWORK_TYPES, PARAMS, SETTING_KEYS, param_def
+from sd_sweep.core.prompts import has_network_tag, search_replace, set_network_weight
+from sd_sweep.core.spec import AxisSpec
 
 MAX_BATCH_SIZE = 64
 AXIS_ONLY = frozenset({"prompt_sr", "negative_prompt_sr", "prompt_matrix"})
@@ -108,7 +108,7 @@ def _coerce_number(value: Any, kind: str, field: str) -> int | float:
 
 def _coerce_one_value(value: Any, kind: str, field: str) -> Any:
     """Booleans and sizes parse as axis values do, but a base takes exactly one."""
-    from sd_sweep.values import parse_values
+    from sd_sweep.core.values import parse_values
 
     if isinstance(value, list) and kind != "size":
         raise SpecError.single(field, value, f"must be one {kind} value, not a list")

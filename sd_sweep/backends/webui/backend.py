@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.base import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
-from sd_sweep.errors import BackendError, Problem, SpecError
-from sd_sweep.params import HIRES_PARAMS, PROCESSING_FIELDS, SETTING_KEYS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.backends.webui.params import HIRES_PARAMS, PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.core.errors import BackendError, Problem, SpecError
+from sd_sweep.core.params import SETTING_KEYS
+from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 if TYPE_CHECKING:
-    from sd_sweep.plan import Plan
+    from sd_sweep.core.plan import Plan
 
 log = logging.getLogger("sd_sweep.webui")
 

@@ -14,7 +14,7 @@ from io import StringIO
 from itertools import chain
 from typing import Any
 
-from sd_sweep.errors import SpecError
+from sd_sweep.core.errors import SpecError
 
 MAX_VALUES = 100_000
 KINDS = ("int", "float", "str", "bool", "size")

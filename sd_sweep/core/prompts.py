@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from sd_sweep.values import MAX_VALUES, format_value
+from sd_sweep.core.values import MAX_VALUES, format_value
 
 # modules/extra_networks.py: <name:arg1:arg2...>, args split on ":".
 RE_EXTRA_NET = re.compile(r"<(\w+):([^>]+)>")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from sd_sweep.backends.base import Capabilities
-from sd_sweep.errors import Problem
-from sd_sweep.params import REQUIRES, ParamDef
+from sd_sweep.core.errors import Problem
+from sd_sweep.core.params import REQUIRES, ParamDef
+from sd_sweep.core.ports import Capabilities
 
 BASE_ALWAYS = frozenset({"batch_size", "prompt", "negative_prompt", "seed"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sd_sweep.errors import SpecError
+from sd_sweep.core.errors import SpecError
 
 BATCHABLE = frozenset({"prompt", "negative_prompt", "seed"})
 """Parameters that may differ between the images of one generation call."""
@@ -73,56 +73,6 @@ NETWORK_TYPES = ("lora", "lyco", "hypernet")
 """Extra-network tag names whose weight an axis ``<type>:<name>`` sweeps."""
 
 _ALIASES = {alias: d.name for d in PARAMS.values() for alias in d.aliases}
-
-WEBUI_PARAMS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "subseed",
-        "subseed_strength",
-        "steps",
-        "cfg_scale",
-        "sampler_name",
-        "scheduler",
-        "width",
-        "height",
-        "checkpoint",
-        "vae",
-        "clip_skip",
-        "denoising_strength",
-        "restore_faces",
-        "tiling",
-        "styles",
-        "setting:*",
-        *(f"{n}:*" for n in NETWORK_TYPES),
-    }
-)
-"""What a WebUI applies on both tabs, in-process or over its API."""
-
-HIRES_PARAMS = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
-"""The hires fix switch, then its settings."""
-
-TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
-
-PROCESSING_FIELDS = (
-    "steps",
-    "cfg_scale",
-    "sampler_name",
-    "scheduler",
-    "width",
-    "height",
-    "subseed",
-    "subseed_strength",
-    "denoising_strength",
-    "restore_faces",
-    "tiling",
-    "enable_hr",
-    "hr_scale",
-    "hr_upscaler",
-    "hr_second_pass_steps",
-)
-"""Parameters that are fields of the same name on the WebUI's processing object and API request."""
 
 SETTING_KEYS = {"checkpoint": "sd_model_checkpoint", "vae": "sd_vae", "clip_skip": "CLIP_stop_at_last_layers"}
 """Parameters the WebUI applies as override settings, and their setting keys."""

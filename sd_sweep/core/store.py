@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.errors import SweepError
+from sd_sweep.core.errors import SweepError
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from sd_sweep.plan import Plan
+    from sd_sweep.core.plan import Plan
 
 MANIFEST = "manifest.json"
 
