@@ -16,4 +16,3 @@ def test_no_import_cycles_between_modules():
             if back:
                 cycles.append(" -> ".join((module, *back)))
     assert cycles == []
-
