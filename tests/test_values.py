@@ -29,7 +29,7 @@ FIELD = "axes[0].values"
 
 def builtin_process_axis(vals: str, typ: type) -> list:
     """Transcription of ``process_axis`` in xyz_grid.py (v1.10.1), text mode, with numpy."""
-    valslist = list(map(str.strip, chain.from_iterable(csv.reader(StringIO(vals)))))
+    valslist = list(map(str.strip, chain.from_iterable(csv.reader(StringIO(vals), skipinitialspace=True))))
     if typ is int:
         ext: list = []
         for val in valslist:
@@ -150,8 +150,11 @@ def test_float_text(raw: str, expected: list[float]) -> None:
         ('"a, b", c', ["a, b", "c"]),
         ("Euler a, DPM++ 2M", ["Euler a", "DPM++ 2M"]),
         ("  x  ,y", ["x", "y"]),
-        # csv without skipinitialspace: a quote after a space is an ordinary character.
-        ('a, "b, c"', ["a", '"b', 'c"']),
+        # csv with skipinitialspace (csv_string_to_list_strip): a quote after ", " opens a quoted field.
+        ('a, "b, c"', ["a", "b, c"]),
+        ('red fox, "blue fox, at night", green fox', ["red fox", "blue fox, at night", "green fox"]),
+        ('a,  "b"c, d', ["a", "bc", "d"]),
+        ('x "y", z', ['x "y"', "z"]),
         ("a,,b", ["a", "", "b"]),
         ("1-5", ["1-5"]),
         ("line one\nline two", ["line one", "line two"]),

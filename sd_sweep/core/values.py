@@ -92,9 +92,12 @@ def _parse(raw: Any, kind: str, field: str) -> list:
 
 
 def split_csv(text: str, field: str) -> list[str]:
-    """``csv_string_to_list_strip`` of xyz_grid.py: csv without ``skipinitialspace``, rows flattened, cells stripped."""
+    """``csv_string_to_list_strip`` of xyz_grid.py: csv with ``skipinitialspace``, rows flattened, cells stripped.
+
+    So a quote right after ``", "`` opens a quoted field, as in the X/Y/Z plot: ``a, "b, c"`` is two values.
+    """
     try:
-        rows = list(csv.reader(StringIO(text)))
+        rows = list(csv.reader(StringIO(text), skipinitialspace=True))
     except csv.Error as exc:
         raise SpecError.single(field, text, f"cannot read the comma-separated list: {exc}") from exc
     return [cell.strip() for cell in chain.from_iterable(rows)]
