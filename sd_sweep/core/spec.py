@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sd_sweep.core.errors import Problem, SpecError
+from sd_sweep.core.naming import default_name
 from sd_sweep.core.params import canonical_name
 
 DEFAULT_MAX_CELLS = 1000
@@ -109,7 +110,7 @@ def spec_from_dict(document: dict[str, Any]) -> Spec:
         for key, value in document.items()
         if key not in TOP_KEYS
     )
-    name = _parse_name(document.get("name", "sweep"), problems)
+    name = _parse_name(document.get("name") or default_name(document.get("base")), problems)
     base = _parse_base(document.get("base", {}), problems)
     axes = _parse_axes(document.get("axes", []), problems)
     layout = _parse_layout(document.get("layout"), problems)
