@@ -14,13 +14,12 @@ Standard library only (``urllib.request``), so it works wherever the engine does
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sd_sweep.backends.http import HTTP, SweepHTTPError
@@ -28,7 +27,7 @@ from sd_sweep.core.errors import SweepError
 
 PREFIX = "/sweep/v1"
 FINAL_STATES = frozenset({"finished", "interrupted", "cancelled", "failed"})
-_SAFE_FILE = re.compile(r"^(images|grids)/[A-Za-z0-9][A-Za-z0-9 _.\-]*\.png$")
+_RUN_FILE_FOLDERS = ("images", "grids")
 
 
 class SweepClient:
@@ -137,18 +136,31 @@ class SweepClient:
         for cell_id, entry in (manifest.get("cells") or {}).items():
             if entry.get("state") != "done":
                 continue
-            relative = str(entry.get("file", ""))
-            if not _SAFE_FILE.match(relative):
-                continue
-            target = run_dir / relative
+            target = _local_file(run_dir, entry.get("file"), f"cells.{cell_id}.file")
             if not target.exists():
-                atomic_write_bytes(target, self.image(job_id, cell_id))
+                atomic_write_bytes(target, self._fetch(entry["file"], lambda c=cell_id: self.image(job_id, c)))
         for number, grid in enumerate(manifest.get("grids") or []):
-            relative = str(grid.get("file", ""))
-            if _SAFE_FILE.match(relative):
-                atomic_write_bytes(run_dir / relative, self.grid(job_id, number))
+            target = _local_file(run_dir, grid.get("file"), f"grids[{number}].file")
+            atomic_write_bytes(target, self._fetch(grid["file"], lambda n=number: self.grid(job_id, n)))
         atomic_write_bytes(run_dir / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode())
         return run_dir
+
+    @staticmethod
+    def _fetch(name: str, get: Callable[[], bytes]) -> bytes:
+        try:
+            return get()
+        except SweepError as exc:
+            msg = f"could not download {name}: {exc}"
+            raise SweepError(msg) from None
+
+
+def _local_file(run_dir: Path, relative: Any, field: str) -> Path:
+    """Where a file the server lists goes in ``run_dir``; any name is kept, but never outside its folder."""
+    path = PurePosixPath(str(relative or ""))
+    if len(path.parts) != 2 or path.parts[0] not in _RUN_FILE_FOLDERS or path.name in ("", ".", ".."):
+        msg = f"the server's manifest lists an unexpected file in {field}: {relative!r}"
+        raise SweepError(msg)
+    return run_dir / path.parts[0] / path.name
 
 
 def _quote(value: str) -> str:

@@ -225,3 +225,39 @@ def test_client_reports_unreachable_servers():
         port = sock.getsockname()[1]
     with pytest.raises(SweepError, match="cannot reach"):
         SweepClient(f"http://127.0.0.1:{port}", timeout=5).axes()
+
+
+def test_download_fetches_every_grid_the_run_lists_whatever_its_name(tmp_path: Path):
+    spec = {
+        "name": "pages",
+        "base": {"prompt": "a cat", "steps": 2},
+        "axes": [
+            {"param": "cfg_scale", "values": "5, 7"},
+            {"param": "sampler_name", "values": "Euler a, DPM++ 2M"},
+        ],
+        "layout": {"x": "cfg_scale", "page": ["sampler_name"]},
+    }
+    with live_api(tmp_path / "server") as api:
+        job = api.client.submit(spec)
+        api.client.wait(job["id"], timeout=60)
+        run_dir = api.client.download(job["id"], tmp_path / "out")
+    grids = json.loads((run_dir / "manifest.json").read_text())["grids"]
+    names = [grid["file"] for grid in grids]
+    assert any("+" in name for name in names)
+    for name in names:
+        assert (run_dir / name).is_file()
+
+
+def test_download_names_a_file_it_cannot_fetch(tmp_path: Path):
+    from sd_sweep.client import SweepClient
+    from sd_sweep.core.errors import SweepError
+
+    with live_api(tmp_path / "server") as api:
+        job = api.client.submit({**SPEC, "name": "gone"})
+        api.client.wait(job["id"], timeout=60)
+        manifest = api.client.manifest(job["id"])
+        grid = manifest["grids"][0]["file"]
+        (tmp_path / "server" / "gone" / grid).unlink()
+        client = SweepClient(api.url, timeout=30)
+        with pytest.raises(SweepError, match=f"could not download {grid}"):
+            client.download(job["id"], tmp_path / "out")
