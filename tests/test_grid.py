@@ -196,15 +196,39 @@ def test_headers_are_drawn() -> None:
         assert not is_blank(sheet.image, (left + col * 64, 0, left + (col + 1) * 64, top))
 
 
-def test_long_labels_wrap_and_grow_the_header() -> None:
+def test_long_labels_wrap_at_words_and_grow_the_header() -> None:
     short = [GridAxis("a", "A", ["x", "y"]), GridAxis("b", "B", ["1", "2"])]
     long_text = "a very long label that cannot possibly fit on one line of a small cell"
-    long = [GridAxis("a", "A", [long_text, "Supercalifragilisticexpialidocious" * 3]), GridAxis("b", "B", ["1", "2"])]
+    long = [GridAxis("a", "A", [long_text, "y"]), GridAxis("b", "B", ["1", "2"])]
     size = (96, 96)
     short_sheet = next(build_sheets(short, make_entries(short, size=size)))
     long_sheet = next(build_sheets(long, make_entries(long, size=size)))
     assert long_sheet.image.width == short_sheet.image.width
     assert long_sheet.image.height > short_sheet.image.height + 20
+
+
+def test_a_word_wider_than_a_column_widens_it_instead_of_being_split() -> None:
+    word = "Supercalifragilisticexpialidocious" * 2
+    axes = [GridAxis("a", "A", [word, "y"]), GridAxis("b", "B", ["1", "2"])]
+    page = grid._Page(
+        title="",
+        x_labels=grid._headers(axes[0]),
+        y_labels=grid._headers(axes[1]),
+        box=(96, 96),
+        n_cols=2,
+        n_rows=2,
+        margin=0,
+        font_source=grid._font_source(None),
+    )
+    geo = grid._layout(page, 1.0, draw_labels=True)
+    assert geo.col_w > 96
+    assert [line for lines in geo.col_lines for line in lines] == ["A:", word, "A: y"]
+
+
+def test_headers_name_their_axis() -> None:
+    axis = GridAxis("cfg_scale", "CFG scale", ["5", "7"])
+    assert grid._headers(axis) == ["CFG scale: 5", "CFG scale: 7"]
+    assert grid._headers(GridAxis("steps", "", ["10"])) == ["steps: 10"]
 
 
 def test_wrap_breaks_long_words_and_never_truncates() -> None:

@@ -200,8 +200,8 @@ def _generate(
     names = [axis.name for axis in axes]
     x_axis = by_name[x] if x is not None else None
     y_axis = by_name[y] if y is not None else None
-    x_labels = [str(v) for v in x_axis.labels] if x_axis else [""]
-    y_labels = [str(v) for v in y_axis.labels] if y_axis else [""]
+    x_labels = _headers(x_axis) if x_axis else [""]
+    y_labels = _headers(y_axis) if y_axis else [""]
     page_axes = [by_name[n] for n in page_names]
     font_source = _font_source(font_path)
     used_stems: set[str] = set()
@@ -273,6 +273,12 @@ def _generate(
                 parts=n_parts,
                 scale=geo.scale,
             )
+
+
+def _headers(axis: GridAxis) -> list[str]:
+    """``CFG scale: 7``: each header names its axis, as the X/Y/Z plot's do."""
+    name = axis.title or axis.name
+    return [f"{name}: {label}" for label in axis.labels]
 
 
 def _safe(text: str, limit: int = 64) -> str:
@@ -471,13 +477,12 @@ def _layout(page: _Page, scale: float, *, draw_labels: bool) -> _Geometry:
     gutter = max(2, pad // 2)
     measure = _Measure(_get_font(page.font_source, font_size), max(1, font_size // 4))
 
-    # Columns narrower than a short word would wrap it letter by letter: widen them a little.
+    # Labels wrap at word boundaries only: a column or the row labels widen to their widest word.
     col_w = cell_w
     col_lines: list[list[str]] = []
     col_h = 0
     if page.x_labels is not None:
-        widest_word = max((measure.width(w) for label in page.x_labels for w in label.split()), default=0)
-        col_w = max(cell_w, min(widest_word + gutter, 6 * font_size))
+        col_w = max(cell_w, _widest_word(measure, page.x_labels) + gutter)
         col_lines = [measure.wrap(label, max(1, col_w - gutter)) for label in page.x_labels]
         col_h = max(measure.block_height(lines) for lines in col_lines) + 2 * pad
 
@@ -485,7 +490,7 @@ def _layout(page: _Page, scale: float, *, draw_labels: bool) -> _Geometry:
     row_lines: list[list[str]] = []
     if page.y_labels is not None:
         natural = max(measure.width(line) for label in page.y_labels for line in (label.splitlines() or [""]))
-        text_w = max(1, min(natural, max(cell_w * 3 // 4, 8 * font_size)))
+        text_w = max(1, min(natural, max(cell_w * 3 // 4, 8 * font_size)), _widest_word(measure, page.y_labels))
         row_lines = [measure.wrap(label, text_w) for label in page.y_labels]
         label_w = max(measure.width(line) for lines in row_lines for line in lines) + 2 * pad
     row_h = max([cell_h] + [measure.block_height(lines) + 2 * pad for lines in row_lines])
@@ -520,6 +525,10 @@ def _layout(page: _Page, scale: float, *, draw_labels: bool) -> _Geometry:
         col_lines=col_lines,
         row_lines=row_lines,
     )
+
+
+def _widest_word(measure: _Measure, labels: list[str]) -> int:
+    return max((measure.width(word) for label in labels for word in label.split()), default=0)
 
 
 def _fit(page: _Page, pixel_budget: int, *, draw_labels: bool) -> _Geometry:
