@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--y", help="axis for the rows")
     grid.add_argument("--page", action="append", help="axis that splits pages (repeatable)")
     grid.add_argument("--pixel-budget", type=int, default=64_000_000)
+
+    prune = commands.add_parser("prune", help="delete a run folder's images that are not cells of its current plan")
+    prune.add_argument("run_dir", type=Path)
     return parser
 
 
@@ -164,7 +167,8 @@ def _print_result(result: RunResult) -> None:
     print(f"  images:   {result.run_dir / 'images'}")
     for grid in result.grids:
         print(f"  grid:     {grid}")
-    print(f"  manifest: {result.run_dir / 'manifest.json'}")
+    if result.stale:
+        print(f"  stale:    {result.stale} images of earlier versions (python -m sd_sweep prune {result.run_dir})")
     if result.state == "interrupted":
         print("  run the same command again to finish it")
 
@@ -233,7 +237,7 @@ def cmd_grid(args: argparse.Namespace) -> int:
     from sd_sweep.core.store import RunStore
 
     store = RunStore.open(args.run_dir)
-    if not store.exists or "plan" not in store.manifest:
+    if not store.exists or store.plan_dict is None:
         raise SweepError(f"{args.run_dir}: no run manifest here")
     paths = render_run_grids(store, x=args.x, y=args.y, pages=args.page, pixel_budget=args.pixel_budget, prefix="slice")
     for path in paths:
@@ -241,4 +245,18 @@ def cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"schema": cmd_schema, "plan": cmd_plan, "run": cmd_run, "grid": cmd_grid}
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Delete images of earlier versions of the sweep (and unrecorded leftovers), compact the cell log."""
+    from sd_sweep.core.store import RunStore
+
+    store = RunStore.open(args.run_dir)
+    if not store.exists or store.plan_dict is None:
+        raise SweepError(f"{args.run_dir}: no run manifest here")
+    stale, removed = store.prune()
+    for path in removed:
+        print(f"removed {path}")
+    print(f"{len(stale)} stale cells pruned, {len(removed)} files removed; {store.counts()['done']} images kept")
+    return 0
+
+
+COMMANDS = {"schema": cmd_schema, "plan": cmd_plan, "run": cmd_run, "grid": cmd_grid, "prune": cmd_prune}

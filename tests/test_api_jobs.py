@@ -79,7 +79,7 @@ def test_job_runs_to_completion_and_serves_its_results(api):
     grid = Image.open(io.BytesIO(api.client.grid(job["id"], 0)))
     assert grid.width > 64
     assert (api.runs_dir / "cats" / "job.json").exists()
-    assert (api.runs_dir / "cats" / "manifest.json").exists()
+    assert (api.runs_dir / "cats" / "run.json").exists()
     assert [j["id"] for j in api.client.jobs()] == [job["id"]]
 
 
@@ -312,7 +312,7 @@ def test_root_runs_dir_default_and_on_app_started(tmp_path: Path, monkeypatch):
             assert client.has_sweep_api()
             job = client.submit(SPEC)
             assert client.wait(job["id"], poll=0.05, timeout=30)["state"] == "finished"
-        assert (sweep_api.default_runs_dir() / "cats" / "manifest.json").exists()
+        assert (sweep_api.default_runs_dir() / "cats" / "run.json").exists()
         paths = [r.path for r in app.routes if getattr(r, "path", "").startswith("/sweep/v1")]
         assert len(paths) == len({(r.path, tuple(sorted(r.methods))) for r in app.routes if r.path in paths})
     finally:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sd_sweep.core.store import RunStore
+
 ROOT = Path(__file__).resolve().parents[1]
 pytest.importorskip("diffusers")
 
@@ -54,7 +56,7 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "stopping after the current batch" in stderr
-    manifest = json.loads((out / "long" / "manifest.json").read_text())
+    manifest = RunStore.open(out / "long").manifest
     assert manifest["state"] == "interrupted"
     done = [c for c in manifest["cells"].values() if c["state"] == "done"]
     assert 3 <= len(done) < 400

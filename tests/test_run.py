@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ from sd_sweep.core.infotext import parse_settings_line
 from sd_sweep.core.ports import StopSignal
 from sd_sweep.core.run import RunObserver, run_sweep
 from sd_sweep.core.spec import spec_from_dict
-from sd_sweep.core.store import read_infotext
+from sd_sweep.core.store import RunStore, read_infotext
 from tests.fakes import FakeBackend
 
 DOC = {
@@ -35,7 +34,7 @@ DOC = {
 
 
 def manifest(run_dir: Path) -> dict:
-    return json.loads((run_dir / "manifest.json").read_text())
+    return RunStore.open(run_dir).manifest
 
 
 def test_run_saves_every_image_with_its_own_infotext(tmp_path: Path):
@@ -145,7 +144,14 @@ def test_saved_files_get_ordinary_permissions(tmp_path: Path):
     result = run_sweep(spec_from_dict(DOC), FakeBackend(), tmp_path / "cats")
     mask = os.umask(0)
     os.umask(mask)
-    for path in [tmp_path / "cats" / "manifest.json", *result.grids, *result.image_paths()]:
+    folder = tmp_path / "cats"
+    for path in [
+        folder / "run.json",
+        folder / "plan.json",
+        folder / "cells.jsonl",
+        *result.grids,
+        *result.image_paths(),
+    ]:
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
 
 

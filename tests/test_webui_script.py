@@ -68,7 +68,7 @@ def test_txt2img_sweep_batches_infotexts_and_files(webui):
     assert hasattr(res, "extra_images") and res.extra_images == []
     # the run folder has every image and the manifest; the WebUI's folders got samples and the grid
     runs = list((webui.tmp / "sweeps").iterdir())
-    assert len(runs) == 1 and (runs[0] / "manifest.json").exists()
+    assert len(runs) == 1 and (runs[0] / "run.json").exists()
     assert len(list((runs[0] / "images").glob("*.png"))) == 4
     samples = [s for s in webui.images.saved if not s["grid"]]
     grids = [s for s in webui.images.saved if s["grid"]]

@@ -4,8 +4,8 @@ Each job runs ``sd_sweep.core.run.run_sweep`` in a worker thread, under the host
 WebUI's ``modules.call_queue.queue_lock`` when present, so API sweeps and UI generations never
 share the GPU) with ``shared.state.begin/end`` and ``modules.progress`` task bookkeeping, so the
 WebUI's own progress tracking sees it. A job's record is ``job.json`` in its run folder, beside
-``manifest.json``: after a restart past jobs are listed again and unfinished ones can be resumed
-by id (the run folder's manifest makes the resumed run skip finished cells).
+the run's files (``docs/run-folder.md``): after a restart past jobs are listed again and unfinished
+ones can be resumed by id (the run folder's cell log makes the resumed run skip finished cells).
 
 Nothing here imports the WebUI at import time; ``webui_host()`` looks for it when called.
 """
@@ -28,7 +28,7 @@ from sd_sweep.core.errors import Problem, SpecError, SweepError
 from sd_sweep.core.ports import Backend, StopSignal
 from sd_sweep.core.run import RunObserver, RunResult, describe_cell, run_sweep
 from sd_sweep.core.spec import Spec, spec_from_dict
-from sd_sweep.core.store import MANIFEST, RunStore, atomic_write_bytes
+from sd_sweep.core.store import RunStore, atomic_write_bytes
 
 if TYPE_CHECKING:
     from sd_sweep.core.plan import Cell, Plan
@@ -514,10 +514,15 @@ class JobManager:
         return job
 
     def manifest(self, job: Job) -> dict[str, Any]:
-        path = self.run_dir(job) / MANIFEST
-        if not path.exists():
+        """The run folder's whole manifest, derived from its files (it reads every cell)."""
+        store = RunStore.open(self.run_dir(job))
+        if not store.exists:
             raise JobError.single(404, "manifest", job.id, "the job has not written a manifest yet")
-        return json.loads(path.read_text(encoding="utf-8"))
+        return store.manifest
+
+    def run_state(self, job: Job) -> dict[str, Any]:
+        """The run folder's small state (state, counts, grids), read without its cells; empty before the run starts."""
+        return RunStore.read_state(self.run_dir(job)) or {}
 
     def image_file(self, job: Job, cell_id: str) -> Path:
         store = RunStore.open(self.run_dir(job))
@@ -527,8 +532,7 @@ class JobManager:
         return self._inside(job, path)
 
     def grid_file(self, job: Job, number: int) -> Path:
-        store = RunStore.open(self.run_dir(job))
-        grids = store.manifest.get("grids") or []
+        grids = self.run_state(job).get("grids") or []
         if not 0 <= number < len(grids):
             raise JobError.single(404, "n", number, f"the job has {len(grids)} grid pages (numbered from 0)")
         return self._inside(job, self.run_dir(job) / str(grids[number]["file"]))

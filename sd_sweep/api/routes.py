@@ -32,7 +32,7 @@ from sd_sweep.api.models import (
     RunResponse,
     SweepRequest,
 )
-from sd_sweep.core.errors import Problem, SpecError
+from sd_sweep.core.errors import Problem, SpecError, SweepError
 
 PREFIX = "/sweep/v1"
 API_VERSION = "1"
@@ -216,8 +216,8 @@ def job_status(manager: JobManager, job: Job) -> dict[str, Any]:
     grids = 0
     if job.state not in ("queued", "running"):
         try:
-            grids = len(manager.manifest(job).get("grids") or [])
-        except (JobError, OSError, ValueError):
+            grids = len(manager.run_state(job).get("grids") or [])
+        except (SweepError, OSError, ValueError):
             grids = 0
     return {
         "id": job.id,

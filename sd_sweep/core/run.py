@@ -47,6 +47,8 @@ class RunResult:
     grids: list[Path] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    stale: int = 0
+    """Finished images in the folder that are not cells of this plan (``python -m sd_sweep prune``)."""
 
     def image_paths(self) -> list[Path]:
         """Every image of the plan that is on disk, in display order."""
@@ -123,6 +125,7 @@ def run_sweep(
         from sd_sweep.core.sheets import render_run_grids
 
         result.grids = render_run_grids(store, pixel_budget=pixel_budget)
+    result.stale = len(store.stale_ids(plan))
     store.finish(result.state)
     result.seconds = time.monotonic() - started
     observer.finished(result)
@@ -148,9 +151,7 @@ class BackgroundSaver:
         self._pending.append(self._executor.submit(self._save, cells, images))
 
     def _save(self, cells: list[Cell], images: list[GeneratedImage]) -> None:
-        for cell, generated in zip(cells, images):
-            self._store.record_image(cell.id, generated.image, generated.infotext)
-        self._store.save()
+        self._store.record_batch([(c.id, g.image, g.infotext) for c, g in zip(cells, images)])
 
     def __enter__(self) -> BackgroundSaver:
         return self
@@ -195,6 +196,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         "generated": len(result.generated),
         "reused": len(result.reused),
         "skipped": len(result.skipped),
+        "stale": result.stale,
         "grids": [str(p) for p in result.grids],
         "images": str(result.run_dir / "images"),
         "seconds": round(result.seconds, 2),

@@ -1,4 +1,4 @@
-"""Grids of a run folder, from its manifest alone, so a finished run can be re-sliced."""
+"""Grids of a run folder, from its recorded plan alone, so a finished run can be re-sliced."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ def render_run_grids(
     """Draw the run's sheets into ``grids/``; with no layout given, the spec's layout is used."""
     from sd_sweep.core.grid import GridAxis, GridEntry, build_sheets
 
-    plan = store.manifest["plan"]
+    plan = store.plan_dict
+    if plan is None:
+        raise SpecError.single("run_dir", str(store.run_dir), "no run plan recorded in this folder")
     dimensions = plan["dimensions"]
     if x is None and y is None and pages is None:
         layout = plan.get("layout", {})
@@ -59,5 +61,4 @@ def render_run_grids(
         written.append(path)
         records.append({"file": str(path.relative_to(store.run_dir)), "title": sheet.title})
     store.record_grids(records)
-    store.save()
     return written
