@@ -6,9 +6,9 @@ handlers and by ``/sdapi/v1/*2img``); this never takes the lock or calls ``state
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,10 @@ from typing import Any
 from sd_sweep.backends.webui import session
 from sd_sweep.core.errors import Problem, SpecError, SweepError
 from sd_sweep.core.params import PARAMS
+from sd_sweep.core.resolve import coerce_base
 from sd_sweep.core.run import RunObserver, RunResult, describe_cell
 from sd_sweep.core.spec import Spec, parse_text, spec_from_dict
+from sd_sweep.core.values import parse_values
 
 log = logging.getLogger("sd_sweep.webui")
 
@@ -71,33 +73,82 @@ def load_effective_spec(spec_input: Any, ui_base: dict[str, Any], default_max_ce
 
 
 def run_folder(root: str | Path, spec: Spec, random_seeds: bool) -> Path:
-    """The run folder of a sweep: the same sweep (same effective spec) continues in the same folder.
+    """The run folder of a sweep: the latest folder named after it (``NAME``, then ``NAME-2``, ...).
 
-    With random seeds, a finished run is not repeated: the next free numbered folder is used.
+    A run folder is a cache of cells keyed by what makes each image, so an edited sweep (a grown or
+    added axis, another layout) continues in it and generates only the cells it lacks; the seeds a
+    seed of -1 drew there are kept, so the earlier images stay valid. Generating the very same sweep
+    again after it finished with random seeds asks for new images, as the WebUI does with -1: the
+    next numbered folder is started. With fixed seeds the same sweep again reuses every cell.
     """
+    latest = latest_run_folder(root, spec.name)
+    if random_seeds and _finished_with(latest, spec):
+        return _numbered(Path(root), spec.name, _number(latest, spec.name) + 1)
+    return latest
+
+
+def latest_run_folder(root: str | Path, name: str) -> Path:
+    """``root/NAME`` or its highest-numbered sibling ``root/NAME-N`` that holds a run."""
+    root = Path(root)
+    numbers = [1]
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        entries = []
+    for entry in entries:
+        match = re.fullmatch(re.escape(name) + r"-(\d+)", entry.name)
+        if match and int(match.group(1)) > 1 and _holds_run(entry):
+            numbers.append(int(match.group(1)))
+    return _numbered(root, name, max(numbers))
+
+
+def _holds_run(folder: Path) -> bool:
     from sd_sweep.core.store import RunStore
 
-    digest = hashlib.sha1(json.dumps(spec.source, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    base = Path(root) / f"{spec.name}-{digest}"
-    candidate, n = base, 2
-    while random_seeds:
-        try:
-            store = RunStore.open(candidate)
-        except SweepError:
-            break
-        if not store.exists or store.manifest.get("state") != "finished":
-            break
-        candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
-    return candidate
+    try:
+        return RunStore.open(folder).exists
+    except SweepError:
+        return True  # a damaged run is still that folder's; run_sweep says what is wrong
+
+
+def _numbered(root: Path, name: str, number: int) -> Path:
+    return root / (name if number == 1 else f"{name}-{number}")
+
+
+def _number(folder: Path, name: str) -> int:
+    return 1 if folder.name == name else int(folder.name.rsplit("-", 1)[1])
+
+
+def _finished_with(folder: Path, spec: Spec) -> bool:
+    """Whether the folder's last run finished the very same effective spec (nothing edited since)."""
+    from sd_sweep.core.store import RunStore
+
+    try:
+        store = RunStore.open(folder)
+    except SweepError:
+        return False  # run_sweep reports the unreadable manifest
+    if not store.exists:
+        return False
+    state = getattr(store, "state", None) or store.manifest.get("state")
+    return state == "finished" and store.manifest.get("spec") == spec.source
 
 
 def has_random_seeds(spec: Spec) -> bool:
-    if int(spec.base.get("seed", -1) if str(spec.base.get("seed", -1)).lstrip("-").isdigit() else 0) == -1:
+    """Whether the sweep draws seeds: a base seed of -1 (the WebUI's default) or -1 among the values of a
+    seed or subseed axis (a base subseed of -1 only counts where a subseed strength makes it matter)."""
+    base = coerce_base(spec.base, [])
+    if base.get("seed", -1) == -1:
+        return True
+    strength = base.get("subseed_strength") or any(a.param == "subseed_strength" for a in spec.axes)
+    if base.get("subseed") == -1 and strength:
         return True
     for axis in spec.axes:
         if axis.param in ("seed", "subseed"):
-            values = axis.values if isinstance(axis.values, list) else str(axis.values).split(",")
-            if any(str(v).strip() == "-1" for v in values):
+            try:
+                values = parse_values(axis.values, "int", axis.name)
+            except SpecError:
+                continue
+            if -1 in values:
                 return True
     return False
 
@@ -161,7 +212,8 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     except SpecError as exc:
         raise SweepInputError(exc.problems) from None
     root = settings.runs_dir()
-    run_dir = run_folder(root, spec, has_random_seeds(spec))
+    random_seeds = has_random_seeds(spec)
+    run_dir = run_folder(root, spec, random_seeds)
     try:
         result = session.run_in_session(
             backend, spec, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state)
@@ -173,7 +225,7 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
         raise RuntimeError(msg) from exc
     outcome = collect(result)
     _save_grids_like_webui(p, outcome, is_img2img)
-    return make_processed(p, outcome, processing)
+    return make_processed(p, outcome, processing, random_seeds=random_seeds)
 
 
 def collect(result: RunResult) -> SweepOutcome:
@@ -240,7 +292,7 @@ def _save_grids_like_webui(p: Any, outcome: SweepOutcome, is_img2img: bool) -> N
             log.exception("sd-webui-sweep: could not save a grid in %s", path)
 
 
-def make_processed(p: Any, outcome: SweepOutcome, processing: Any) -> Any:
+def make_processed(p: Any, outcome: SweepOutcome, processing: Any, *, random_seeds: bool = False) -> Any:
     images = [*outcome.grids, *outcome.images]
     infotexts = [*outcome.grid_infotexts, *outcome.infotexts]
     result = outcome.result
@@ -261,21 +313,28 @@ def make_processed(p: Any, outcome: SweepOutcome, processing: Any) -> Any:
         index_of_first_image=pad,
         infotexts=infotexts or None,
     )
-    processed.comments = summary_comment(result)  # Processed(comments=...) is ignored: it reads p.comments
+    # Processed(comments=...) is ignored: it reads p.comments
+    processed.comments = summary_comment(result, random_seeds=random_seeds)
     if not hasattr(processed, "extra_images"):
         processed.extra_images = []  # Forge's UI and API append these
     return processed
 
 
-def summary_comment(result: RunResult) -> str:
+def summary_comment(result: RunResult, *, random_seeds: bool = False) -> str:
+    """The line under the gallery: what was generated, what the run folder already had, and where it is."""
     total = len(result.plan.cells)
-    parts = [f"Sweep {result.state}: {len(result.generated)} new, {len(result.reused)} reused"]
+    parts = [f"Sweep {result.state}: {len(result.generated)} new, {len(result.reused)} reused from the run folder"]
     if result.skipped:
         parts.append(f"{len(result.skipped)} skipped")
     missing = total - len(result.generated) - len(result.reused)
     if missing > 0:
         parts.append(f"{missing} of {total} cells not generated yet (run the same sweep again to continue)")
     parts.append(f"run folder: {result.run_dir}")
+    if random_seeds:
+        parts.append(
+            "seed -1: editing the sweep keeps the seeds drawn in this folder; "
+            "the same sweep again draws new seeds in a new folder"
+        )
     return "; ".join(parts)
 
 
@@ -301,7 +360,13 @@ def check_spec(spec_input: Any, ui_base: dict[str, Any] | None, *, is_img2img: b
             "errors": [{"field": SPEC_FIELD, "value": None, "message": f"{type(exc).__name__}: {exc}"}],
             "estimate": None,
         }
-    return {"ok": True, "errors": [], "estimate": plan.estimate, "dimensions": [d.as_dict() for d in plan.dimensions]}
+    return {
+        "ok": True,
+        "errors": [],
+        "estimate": plan.estimate,
+        "dimensions": [d.as_dict() for d in plan.dimensions],
+        "name": spec.name,
+    }
 
 
 KNOWN_PARAMS = tuple(PARAMS)

@@ -232,6 +232,38 @@ def spec_to_rows(text: str) -> tuple[list[tuple[str, str]], dict[str, Any], dict
     return rows, matrix, layout, error
 
 
+def spec_name(text: str) -> str:
+    """The ``name`` the spec text gives, or "" (none, or a text that does not parse)."""
+    from sd_sweep.core.errors import SpecError
+    from sd_sweep.core.spec import parse_text
+
+    try:
+        document = parse_text(text or "", "spec")
+    except SpecError:
+        return ""
+    name = document.get("name")
+    return "" if name is None else str(name)
+
+
+def name_to_spec(current: str, name: str) -> str | None:
+    """The spec text with ``name`` set first (removed when blank), or None to keep ``current``: the name
+    is already that, or the text does not parse (it is the user's, half typed)."""
+    import yaml
+
+    name = (name or "").strip()
+    try:
+        document = yaml.safe_load(current) if current and current.strip() else {}
+    except yaml.YAMLError:
+        return None
+    if document is None:
+        document = {}
+    if not isinstance(document, dict) or str(document.get("name") or "") == name:
+        return None
+    rest = {k: v for k, v in document.items() if k != "name"}
+    updated = {"name": name, **rest} if name else rest
+    return yaml.safe_dump(updated, sort_keys=False, allow_unicode=True, width=1000) if updated else ""
+
+
 def field_label(field: str) -> str:
     """``axes[2].values`` -> ``Axis 3 values``: the row the user sees, not the spec's index."""
     match = re.match(r"axes\[(\d+)\]\.?(.*)", field or "")
@@ -264,7 +296,8 @@ def summary_html(result: dict[str, Any]) -> str:
     return (
         f"<div class='sweep-summary sweep-valid'><b>{est['cells']} cells, {est['images']} images</b> in "
         f"{est['batches']} batches, {est['sampling_steps']} sampling steps{loads}"
-        f"{'<br>' + html.escape(dims) if dims else ''}</div>"
+        f"{'<br>' + html.escape(dims) if dims else ''}"
+        f"{'<br>Sweep name (run folder): ' + html.escape(result['name']) if result.get('name') else ''}</div>"
     )
 
 
@@ -407,6 +440,14 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
             elem_id=eid("layout_pages"),
         )
     summary = gr.HTML(value=summary_html({"empty": True}), elem_id=eid("summary"))
+    name_box = gr.Textbox(
+        label="Sweep name (its run folder; a sweep continues there)",
+        lines=1,
+        max_lines=1,
+        value="",
+        placeholder="from the first words of the prompt",
+        elem_id=eid("name"),
+    )
     spec = gr.Textbox(
         label="Sweep spec (YAML or JSON): this is what runs",
         lines=8,
@@ -437,6 +478,13 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
     for param in row_params:
         param.change(fn=lambda *p: gr.update(visible=uses_matrix(p)), inputs=row_params, outputs=[matrix_row])
     write_spec = writer(None)
+
+    def write_name(current: str, value: str) -> Any:
+        text = name_to_spec(current, value)
+        return gr.update() if text is None else text
+
+    name_box.input(fn=write_name, inputs=[spec, name_box], outputs=[spec])
+    name_box.blur(fn=write_name, inputs=[spec, name_box], outputs=[spec])
 
     tab_names, tab_inputs = _tab_inputs(script, tab)
 
@@ -481,15 +529,16 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
     def load_rows(text: str, *tab_values: Any) -> list[Any]:
         keep = [gr.update()] * (1 + 3 * MAX_ROWS + len(option_inputs))
         if not (text or "").strip():
-            return [*keep, summary_html({"empty": True})]
+            return [*keep, summary_html({"empty": True}), gr.update()]
         rows, matrix, layout, error = spec_to_rows(text)
         if error:
             # leave the rows as they are: rows loaded from part of the text would drop the rest at the next
             # row edit. A text that does not parse is already reported by the summary.
             if not rows:
-                return [*keep, refresh_summary(text, *tab_values)]
+                return [*keep, refresh_summary(text, *tab_values), gr.update()]
             note = f"This spec has more axes than the {MAX_ROWS} rows show: edit it as text (it runs as written)."
-            return [*keep, refresh_summary(text, *tab_values) + f"<div class='sweep-note'>{html.escape(note)}</div>"]
+            summary_text = refresh_summary(text, *tab_values) + f"<div class='sweep-note'>{html.escape(note)}</div>"
+            return [*keep, summary_text, spec_name(text)]
         count = max(START_ROWS, len(rows))
         params = [entry_of(rows[i][0], choices) if i < len(rows) else None for i in range(MAX_ROWS)]
         texts = [rows[i][1] if i < len(rows) else "" for i in range(MAX_ROWS)]
@@ -504,9 +553,10 @@ def build_ui(script: Any, is_img2img: bool) -> list[Any]:  # noqa: PLR0915 - one
             layout.get("y", AUTO),
             layout.get("page", []),
             refresh_summary(text, *tab_values),  # again: gradio 3 may have dropped the last change while typing
+            spec_name(text),
         ]
 
-    load_outputs = [visible_rows, *row_groups, *row_params, *row_values, *option_inputs, summary]
+    load_outputs = [visible_rows, *row_groups, *row_params, *row_values, *option_inputs, summary, name_box]
     load.click(fn=load_rows, inputs=[spec, *tab_inputs], outputs=load_outputs)
     spec.blur(fn=load_rows, inputs=[spec, *tab_inputs], outputs=load_outputs)
     return [spec]
