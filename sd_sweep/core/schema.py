@@ -1,90 +1,99 @@
-"""The JSON Schema of the sweep spec (``python -m sd_sweep schema``)."""
+"""The JSON Schema of the sweep spec (``python -m sd_sweep schema``), generated from ``core.spec_model``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sd_sweep.core.params import PARAMS
-from sd_sweep.core.spec import DEFAULT_MAX_CELLS
+from sd_sweep.core.params import NETWORK_TYPES, PARAMS
+from sd_sweep.core.spec_model import AXIS, LAYOUT, LIMITS, OPTIONS, SEMANTIC_CHECKS, TOP, Key
 
-_KIND_SCHEMA: dict[str, dict[str, Any]] = {
-    "int": {"type": "integer"},
-    "float": {"type": "number"},
-    "str": {"type": "string"},
-    "bool": {"type": "boolean"},
-    "size": {"type": "string", "pattern": r"^\s*\d+\s*[xX]\s*\d+\s*$"},
-    "styles": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+PARAM_NAME_PATTERN = rf"^(?:setting|{'|'.join(NETWORK_TYPES)}|host):[\s\S]"
+"""The dynamic families: anything after the colon (``[\\s\\S]`` is any character, newlines too)."""
+
+AXIS_ONLY_PARAMS = ("prompt_sr", "negative_prompt_sr", "prompt_matrix")
+
+_KIND_TEXT = {
+    "int": "an integer (or numeric text)",
+    "float": "a number (or numeric text)",
+    "str": "text",
+    "bool": "true or false (or text such as on/off, yes/no)",
+    "size": "WIDTHxHEIGHT text such as 512x768, or [width, height]",
+    "styles": "a list of style names, or comma-separated text",
 }
 
-PARAM_NAME_PATTERN = r"^(setting|lora|lyco|hypernet|host):.+$"
+
+def _object(keys: dict[str, Key], **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {name: key.schema() for name, key in keys.items()},
+        **extra,
+    }
+
+
+def param_names() -> list[str]:
+    """Every fixed parameter name and alias an axis may use."""
+    return sorted({*PARAMS, *(alias for d in PARAMS.values() for alias in d.aliases)})
 
 
 def spec_schema() -> dict[str, Any]:
-    names = sorted({*PARAMS, *(a for d in PARAMS.values() for a in d.aliases)})
-    param_name = {"anyOf": [{"enum": names}, {"type": "string", "pattern": PARAM_NAME_PATTERN}]}
-    base_properties = {
-        name: {**_KIND_SCHEMA[d.kind], "title": d.title}
-        for name, d in PARAMS.items()
-        if name not in ("prompt_sr", "negative_prompt_sr", "prompt_matrix")
+    """The sweep spec's JSON Schema (draft 2020-12).
+
+    A document is valid under it exactly when it passes the parser's structural stage, except for
+    the checks the schema cannot express, which its ``description`` lists.
+    """
+    axis = _object(AXIS)
+    axis["properties"]["param"] = {
+        **axis["properties"]["param"],
+        "anyOf": [{"enum": param_names()}, {"pattern": PARAM_NAME_PATTERN}],
     }
-    base_properties["batch_size"] = {"type": "integer", "minimum": 1, "maximum": 64, "default": 1}
-    base_properties["override_settings"] = {"type": "object", "title": "WebUI settings for every cell"}
-    base_properties["init_images"] = {"type": "array", "items": {"type": "string"}, "title": "img2img input images"}
-    axis_values = {
-        "oneOf": [
-            {"type": "string", "description": "X/Y/Z plot syntax: CSV with quotes, 1-5, 1-10 (+3), 1-10 [4]"},
-            {"type": "array", "minItems": 1},
-            {"type": "number"},
-        ]
-    }
+    axis["properties"]["options"] = {**axis["properties"]["options"], **_object(OPTIONS, additionalProperties=True)}
+    axis["required"] = ["param"]
+    axis["anyOf"] = [
+        {"required": ["values"]},
+        {"properties": {"param": {"enum": ["prompt_matrix"]}}, "description": "a prompt matrix splits the base prompt"},
+    ]
+    layout = _object(LAYOUT, **{"not": {"type": "object", "required": ["page", "pages"]}})
+    properties = {name: key.schema() for name, key in TOP.items()}
+    properties["base"].update(base_schema())
+    properties["axes"]["items"] = axis
+    properties["layout"].update(layout, type=["object", "null"])
+    properties["limits"].update(_object(LIMITS), type=["object", "null"])
+    checks = "; ".join(f"{c.field}: {c.rule}" for c in SEMANTIC_CHECKS)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "sd-webui-sweep spec",
+        "description": f"A sweep: base parameters, axes, layout and limits. Checked beyond this schema: {checks}.",
         "type": "object",
         "additionalProperties": False,
-        "properties": {
-            "version": {"type": "integer"},
-            "name": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$", "default": "sweep"},
-            "description": {"type": "string"},
-            "base": {
-                "type": "object",
-                "description": "Generation parameters of every cell, named as in /sdapi/v1/txt2img.",
-                "properties": base_properties,
-            },
-            "axes": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["param"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "param": param_name,
-                        "values": axis_values,
-                        "name": {"type": "string", "description": "key used by layout; defaults to param"},
-                        "title": {"type": "string"},
-                        "label": {"type": "string"},
-                        "zip": {"type": "string", "description": "axes with the same zip group advance together"},
-                        "delimiter": {"enum": ["comma", "space"]},
-                        "at_start": {"type": "boolean"},
-                        "target": {"enum": ["prompt", "negative_prompt"]},
-                        "options": {"type": "object"},
-                    },
-                },
-            },
-            "layout": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "x": {"type": ["string", "null"]},
-                    "y": {"type": ["string", "null"]},
-                    "page": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                    "pages": {"type": "array", "items": {"type": "string"}},
-                },
-            },
-            "limits": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"max_cells": {"type": "integer", "minimum": 1, "default": DEFAULT_MAX_CELLS}},
-            },
-        },
+        "properties": properties,
     }
+
+
+def base_schema() -> dict[str, Any]:
+    """``base``: every parameter is described; their values are read per kind when the plan is built."""
+    properties: dict[str, Any] = {
+        name: {"title": d.title, "description": _KIND_TEXT[d.kind] + _range(d.minimum, d.maximum)}
+        for name, d in PARAMS.items()
+        if name not in AXIS_ONLY_PARAMS
+    }
+    properties["batch_size"] = {
+        "title": "Batch size",
+        "description": "Images per generation call (cells that differ only in prompt or seed share one); 1-64.",
+        "default": 1,
+    }
+    properties["override_settings"] = {
+        "type": "object",
+        "title": "WebUI settings for every cell",
+        "description": "Setting keys and values, as in /sdapi/v1/txt2img.",
+    }
+    properties["init_images"] = {"title": "img2img input images", "description": "base64 PNG or JPEG images"}
+    return {
+        "properties": properties,
+        "description": TOP["base"].description
+        + " Also setting:<key> entries (a WebUI setting). Values are read per parameter kind when the plan is built.",
+    }
+
+
+def _range(minimum: float | None, maximum: float | None) -> str:
+    return f", {minimum:g} to {maximum:g}" if minimum is not None and maximum is not None else ""

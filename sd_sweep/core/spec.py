@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,10 @@ from typing import Any
 from sd_sweep.core.errors import Problem, SpecError
 from sd_sweep.core.naming import default_name
 from sd_sweep.core.params import canonical_name
+from sd_sweep.core.spec_model import AXIS, DEFAULT_MAX_CELLS, LAYOUT, LIMITS, OPTIONS, TOP, Key
 
-DEFAULT_MAX_CELLS = 1000
 BASE_ONLY = frozenset({"batch_size", "override_settings", "init_images", "mask", "n_iter"})
 """Base keys that are not sweep parameters but shape every generation call."""
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 
 
 @dataclass
@@ -60,8 +57,8 @@ class Spec:
         return int(self.base.get("batch_size", 1))
 
 
-AXIS_KEYS = {"param", "values", "name", "title", "label", "zip", "options", "delimiter", "at_start", "target"}
-TOP_KEYS = {"name", "base", "axes", "layout", "limits", "version", "description"}
+AXIS_KEYS = frozenset(AXIS)
+TOP_KEYS = frozenset(TOP)
 
 
 def parse_text(text: str, field_name: str = "spec") -> dict[str, Any]:
@@ -103,38 +100,50 @@ def load_spec(source: str | Path | dict[str, Any]) -> Spec:
 
 
 def spec_from_dict(document: dict[str, Any]) -> Spec:
-    """Check the document's structure and build a ``Spec``; every problem is reported at once."""
+    """Check the document's structure and build a ``Spec``; every problem is reported at once.
+
+    The structure is that of ``sd_sweep.core.spec_model`` (and so of the JSON Schema); beyond it,
+    this stage refuses a parameter given twice, axis names given twice and zip groups named like
+    an axis. Values, parameter names and the layout's axis names are checked by the planner.
+    """
     problems: list[Problem] = []
-    problems.extend(
-        Problem(str(key), value, f"unknown key; expected one of {sorted(TOP_KEYS)}")
-        for key, value in document.items()
-        if key not in TOP_KEYS
-    )
-    name = _parse_name(document.get("name") or default_name(document.get("base")), problems)
-    base = _parse_base(document.get("base", {}), problems)
-    axes = _parse_axes(document.get("axes", []), problems)
-    layout = _parse_layout(document.get("layout"), problems)
-    limits = _parse_limits(document.get("limits"), problems)
+    _unknown_keys(document, TOP, "", problems)
+    fits = _check_keys(document, TOP, "", problems)
+    name = document.get("name") if fits["name"] else "sweep"
+    name = name or default_name(document.get("base"))
+    base = _parse_base(document.get("base", {}), problems) if fits["base"] else {}
+    axes = _parse_axes(document.get("axes", []), problems) if fits["axes"] else []
+    layout = _parse_layout(document.get("layout"), problems) if fits["layout"] else Layout()
+    limits = _parse_limits(document.get("limits"), problems) if fits["limits"] else Limits()
     if problems:
         raise SpecError(problems)
     return Spec(name=name, base=base, axes=axes, layout=layout, limits=limits, source=_json_safe(document))
+
+
+def _unknown_keys(mapping: dict[Any, Any], keys: dict[str, Key], where: str, problems: list[Problem]) -> None:
+    expected = ", ".join(keys)
+    problems.extend(
+        Problem(f"{where}{key}", value, f"unknown key; expected one of {expected}")
+        for key, value in mapping.items()
+        if key not in keys
+    )
+
+
+def _check_keys(mapping: dict[str, Any], keys: dict[str, Key], where: str, problems: list[Problem]) -> dict[str, bool]:
+    """Whether each key of ``keys`` is absent or fits; a problem for each that does not."""
+    fits = {}
+    for name, key in keys.items():
+        fits[name] = name not in mapping or key.fits(mapping[name])
+        if not fits[name]:
+            problems.append(Problem(f"{where}{name}", mapping[name], key.message))
+    return fits
 
 
 def _json_safe(document: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(document, default=str))
 
 
-def _parse_name(value: Any, problems: list[Problem]) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value) or value.strip(". ") != value:
-        problems.append(Problem("name", value, "must be 1-100 letters, digits, spaces, '_', '-' or '.'"))
-        return "sweep"
-    return value
-
-
-def _parse_base(value: Any, problems: list[Problem]) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        problems.append(Problem("base", value, "must be a mapping of parameter names to values"))
-        return {}
+def _parse_base(value: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
     base: dict[str, Any] = {}
     for key, item in value.items():
         if not isinstance(key, str):
@@ -150,10 +159,7 @@ def _parse_base(value: Any, problems: list[Problem]) -> dict[str, Any]:
     return base
 
 
-def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
-    if not isinstance(value, list):
-        problems.append(Problem("axes", value, "must be a list of {param, values}"))
-        return []
+def _parse_axes(value: list[Any], problems: list[Problem]) -> list[AxisSpec]:
     axes: list[tuple[int, AxisSpec]] = []
     used_names: set[str] = set()
     for index, item in enumerate(value):
@@ -161,29 +167,9 @@ def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
         if not isinstance(item, dict):
             problems.append(Problem(where, item, "must be a mapping with param and values"))
             continue
-        unknown = sorted((k for k in item if k not in AXIS_KEYS), key=str)
-        if unknown:
-            problems.append(
-                Problem(f"{where}.{unknown[0]}", item[unknown[0]], f"unknown key; expected {sorted(AXIS_KEYS)}")
-            )
-        param = item.get("param")
-        if not isinstance(param, str) or not param:
-            problems.append(Problem(f"{where}.param", param, "must name a parameter"))
-            continue
-        param = canonical_name(param)
-        if "values" not in item and param != "prompt_matrix":
-            problems.append(Problem(f"{where}.values", None, "missing"))
-            continue
-        axis = AxisSpec(param=param, values=item.get("values"))
-        axis.options = _axis_options(item, where, problems)
-        axis.name = _axis_name(item.get("name"), param, used_names, where, problems)
-        axis.title = str(item.get("title") or item.get("label") or "")
-        zip_group = item.get("zip")
-        if zip_group is not None and (not isinstance(zip_group, str) or not zip_group):
-            problems.append(Problem(f"{where}.zip", zip_group, "must be a group name"))
-            zip_group = None
-        axis.zip = zip_group
-        axes.append((index, axis))
+        axis = _parse_axis(item, where, used_names, problems)
+        if axis is not None:
+            axes.append((index, axis))
     clashing: set[str] = set()
     for index, axis in axes:
         group = axis.zip
@@ -193,29 +179,31 @@ def _parse_axes(value: Any, problems: list[Problem]) -> list[AxisSpec]:
     return [axis for _, axis in axes]
 
 
-def _axis_options(item: dict[str, Any], where: str, problems: list[Problem]) -> dict[str, Any]:
-    options = item.get("options", {})
-    if not isinstance(options, dict):
-        problems.append(Problem(f"{where}.options", options, "must be a mapping"))
-        return {}
-    options = dict(options)
-    for key in ("delimiter", "at_start", "target"):
-        if key in item:
-            options[key] = item[key]
-    if "delimiter" in options and options["delimiter"] not in ("comma", "space"):
-        problems.append(Problem(f"{where}.delimiter", options["delimiter"], "must be comma or space"))
-    if "target" in options and options["target"] not in ("prompt", "negative_prompt"):
-        problems.append(Problem(f"{where}.target", options["target"], "must be prompt or negative_prompt"))
-    if "at_start" in options and not isinstance(options["at_start"], bool):
-        problems.append(Problem(f"{where}.at_start", options["at_start"], "must be true or false"))
-    return options
+def _parse_axis(item: dict[Any, Any], where: str, used_names: set[str], problems: list[Problem]) -> AxisSpec | None:
+    before = len(problems)
+    _unknown_keys(item, AXIS, f"{where}.", problems)
+    fits = _check_keys(item, AXIS, f"{where}.", problems)
+    param = canonical_name(item["param"]) if fits["param"] and "param" in item else None
+    if "param" not in item:
+        problems.append(Problem(f"{where}.param", None, AXIS["param"].message))
+    elif param is not None and "values" not in item and param != "prompt_matrix":
+        problems.append(Problem(f"{where}.values", None, "missing"))
+    options = {}
+    if fits["options"]:
+        options = dict(item.get("options", {}))
+        _check_keys(options, OPTIONS, f"{where}.options.", problems)
+    options.update((key, item[key]) for key in OPTIONS if key in item)
+    if param is None or len(problems) > before:
+        return None
+    axis = AxisSpec(param=param, values=item.get("values"), options=options)
+    axis.name = _axis_name(item.get("name"), param, used_names, where, problems)
+    axis.title = item.get("title") or item.get("label") or ""
+    axis.zip = item.get("zip")
+    return axis
 
 
-def _axis_name(value: Any, param: str, used: set[str], where: str, problems: list[Problem]) -> str:
+def _axis_name(value: str | None, param: str, used: set[str], where: str, problems: list[Problem]) -> str:
     if value is not None:
-        if not isinstance(value, str) or not value:
-            problems.append(Problem(f"{where}.name", value, "must be a non-empty string"))
-            return param
         if value in used:
             problems.append(Problem(f"{where}.name", value, "another axis has this name"))
         used.add(value)
@@ -227,46 +215,27 @@ def _axis_name(value: Any, param: str, used: set[str], where: str, problems: lis
     return name
 
 
-def _parse_layout(value: Any, problems: list[Problem]) -> Layout:
+def _parse_layout(value: dict[str, Any] | None, problems: list[Problem]) -> Layout:
     if value is None:
         return Layout()
-    if not isinstance(value, dict):
-        problems.append(Problem("layout", value, "must be a mapping with x, y and page"))
-        return Layout()
+    _unknown_keys(value, LAYOUT, "layout.", problems)
+    fits = _check_keys(value, LAYOUT, "layout.", problems)
+    if "page" in value and "pages" in value:
+        problems.append(Problem("layout.pages", value["pages"], "give page or pages, not both"))
     layout = Layout(explicit=True)
-    problems.extend(
-        Problem(f"layout.{key}", item, "unknown key; expected x, y, page")
-        for key, item in value.items()
-        if key not in ("x", "y", "page", "pages")
-    )
-    for key in ("x", "y"):
-        item = value.get(key)
-        if item is not None and not isinstance(item, str):
-            problems.append(Problem(f"layout.{key}", item, "must be an axis name"))
-            item = None
-        setattr(layout, key, item)
-    pages = value.get("page", value.get("pages", []))
-    if isinstance(pages, str):
-        pages = [pages]
-    if not isinstance(pages, list) or not all(isinstance(p, str) for p in pages):
-        problems.append(Problem("layout.page", pages, "must be a list of axis names"))
-        pages = []
-    layout.page = list(pages)
+    layout.x = value.get("x") if fits["x"] else None
+    layout.y = value.get("y") if fits["y"] else None
+    pages = value.get("page", value.get("pages", [])) if fits["page"] and fits["pages"] else []
+    layout.page = [pages] if isinstance(pages, str) else list(pages)
     return layout
 
 
-def _parse_limits(value: Any, problems: list[Problem]) -> Limits:
+def _parse_limits(value: dict[str, Any] | None, problems: list[Problem]) -> Limits:
     if value is None:
         return Limits()
-    if not isinstance(value, dict):
-        problems.append(Problem("limits", value, "must be a mapping"))
-        return Limits()
+    _unknown_keys(value, LIMITS, "limits.", problems)
+    fits = _check_keys(value, LIMITS, "limits.", problems)
     limits = Limits()
-    for key, item in value.items():
-        if key != "max_cells":
-            problems.append(Problem(f"limits.{key}", item, "unknown key; expected max_cells"))
-        elif isinstance(item, bool) or not isinstance(item, int) or item < 1:
-            problems.append(Problem("limits.max_cells", item, "must be a positive integer"))
-        else:
-            limits.max_cells = item
+    if fits["max_cells"] and "max_cells" in value:
+        limits.max_cells = int(value["max_cells"])
     return limits
