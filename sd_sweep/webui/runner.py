@@ -106,7 +106,7 @@ def _holds_run(folder: Path) -> bool:
     from sd_sweep.core.store import RunStore
 
     try:
-        return RunStore.open(folder).exists
+        return RunStore.read_state(folder) is not None
     except SweepError:
         return True  # a damaged run is still that folder's; run_sweep says what is wrong
 
@@ -124,13 +124,10 @@ def _finished_with(folder: Path, spec: Spec) -> bool:
     from sd_sweep.core.store import RunStore
 
     try:
-        store = RunStore.open(folder)
+        state = RunStore.read_state(folder)
+        return bool(state) and state.get("state") == "finished" and RunStore.open(folder).spec == spec.source
     except SweepError:
-        return False  # run_sweep reports the unreadable manifest
-    if not store.exists:
-        return False
-    state = getattr(store, "state", None) or store.manifest.get("state")
-    return state == "finished" and store.manifest.get("spec") == spec.source
+        return False  # run_sweep reports the damaged folder
 
 
 def has_random_seeds(spec: Spec) -> bool:
