@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.core.errors import SpecError, SweepError
+from sd_sweep.core.errors import Problem, SpecError, SweepError
 
 if TYPE_CHECKING:
     from sd_sweep.core.plan import Cell, Plan
     from sd_sweep.core.ports import Backend, StopSignal
     from sd_sweep.core.run import RunResult
+    from sd_sweep.core.spec import Spec
+    from sd_sweep.core.store import RunStore
 
 DEFAULT_OUT = Path("sweep-runs")
 
@@ -26,9 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("schema", help="print the JSON Schema of the sweep spec")
 
-    plan = commands.add_parser("plan", help="dry run: list cells, batches and the estimate, generate nothing")
+    plan = commands.add_parser(
+        "plan", help="dry run: list cells, batches, the estimate and the run folder's state; generate nothing"
+    )
     plan.add_argument("spec", type=Path)
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    plan.add_argument(
+        "--out",
+        type=Path,
+        help=f"folder of run folders a run would use, to count its done cells (default: {DEFAULT_OUT})",
+    )
+    plan.add_argument("--url", help="plan on a WebUI at this URL (its /sweep/v1 routes, else its stock /sdapi/v1)")
+    plan.add_argument("--auth", help="user:password of the WebUI's --api-auth")
+    plan.add_argument(
+        "--mode", choices=("txt2img", "img2img"), default="txt2img", help="with --url (default: %(default)s)"
+    )
     _add_backend_options(plan)
 
     run = commands.add_parser("run", help="run a sweep; re-running into the same folder resumes it")
@@ -96,34 +110,126 @@ def cmd_schema(_: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from sd_sweep.core.planner import build_plan
+    """The dry run: plan on the embedded backend's catalog (no model loaded, torch not needed) or on
+    a server, and count what the run folder already holds for this plan."""
     from sd_sweep.core.spec import load_spec
+    from sd_sweep.core.store import RunStore
 
     spec = load_spec(args.spec)
-    backend = _backend(args)
-    plan = build_plan(spec, backend.capabilities())
-    backend.check_plan(plan)
-    if args.json:
-        print(json.dumps(plan.as_dict(), indent=1, default=str))
+    run_dir = (args.out or DEFAULT_OUT) / spec.name
+    store = RunStore.open(run_dir)
+    if args.url:
+        plan, about = _plan_on_server(spec, args, store.seed_resolutions)
     else:
-        _print_plan(plan)
+        plan, about = _plan_embedded(spec, args, store.seed_resolutions)
+    folder = _run_folder_counts(store, plan)
+    if args.json:
+        print(json.dumps({**plan, "dry_run": about, "run_folder": folder}, indent=1, default=str))
+    else:
+        _print_plan(plan, about, folder)
     return 0
 
 
-def _print_plan(plan: Plan) -> None:
-    from sd_sweep.core.run import describe_cell
+def _plan_embedded(
+    spec: Spec, args: argparse.Namespace, seed_resolutions: dict[str, int]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    from sd_sweep.backends.diffusers.catalog import DiffusersCatalog
+    from sd_sweep.core.planner import build_plan
 
-    estimate = plan.estimate
-    print(f"{plan.spec.name}: {estimate['cells']} cells in {estimate['batches']} batches on {plan.backend}")
-    print(
-        f"  {estimate['sampling_steps']} sampling steps, {estimate['checkpoint_loads']} checkpoint loads, "
-        f"{estimate['vae_loads']} VAE loads"
-    )
-    for number, batch in enumerate(plan.batches, 1):
+    catalog = DiffusersCatalog(args.model)
+    plan = build_plan(spec, catalog.capabilities(), seed_resolutions=seed_resolutions)
+    catalog.check_plan(plan)
+    about = {
+        "planned_by": "this process, on the embedded backend's catalog",
+        "model": catalog.model_name,
+        "model_path": str(catalog.model) if catalog.model is not None else None,
+        "model_loaded": False,
+        "pairs_checked_with": catalog.judged_by,
+    }
+    return plan.as_dict(), about
+
+
+def _plan_on_server(
+    spec: Spec, args: argparse.Namespace, seed_resolutions: dict[str, int]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server's own plan (``POST /sweep/v1/plan``), else a local plan on its stock API's catalog."""
+    from sd_sweep.backends.http import SweepHTTPError
+    from sd_sweep.client import SweepClient
+
+    client = SweepClient(args.url, auth=args.auth, timeout=60)
+    if client.has_sweep_api():
+        try:
+            plan = client.plan(dict(spec.source), mode=args.mode)
+        except SweepHTTPError as exc:
+            if exc.status == 422 and exc.problems:
+                raise SpecError([_problem_of(p) for p in exc.problems]) from None
+            raise
+        return plan, {"planned_by": f"{client.url} (/sweep/v1/plan)", "url": client.url, "mode": args.mode}
+
+    from sd_sweep.backends.sdapi import SdapiBackend
+    from sd_sweep.core.planner import build_plan
+
+    backend = SdapiBackend(args.url, auth=args.auth, mode=args.mode, timeout=60)
+    local = build_plan(spec, backend.capabilities(), seed_resolutions=seed_resolutions)
+    backend.check_plan(local)
+    about = {
+        "planned_by": f"this process, on the /sdapi/v1 catalog of {client.url} (it has no /sweep/v1 routes)",
+        "url": client.url,
+        "mode": args.mode,
+    }
+    return local.as_dict(), about
+
+
+def _problem_of(problem: dict[str, Any]) -> Problem:
+    where = problem.get("field") or ".".join(str(part) for part in problem.get("loc") or ()) or "spec"
+    return Problem(str(where), problem.get("value"), str(problem.get("message") or problem.get("msg") or ""))
+
+
+def _run_folder_counts(store: RunStore, plan: dict[str, Any]) -> dict[str, Any]:
+    """What a run of ``plan`` into ``store``'s folder would reuse, generate, and leave stale."""
+    ids = [str(cell["id"]) for cell in plan.get("cells", [])]
+    done = store.done_ids()
+    reused = sum(1 for cell_id in ids if cell_id in done)
+    return {
+        "path": str(store.run_dir),
+        "exists": store.exists,
+        "done": reused,
+        "to_generate": len(ids) - reused,
+        "stale": len(store.stale_ids(plan)),
+    }
+
+
+def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, Any]) -> None:
+    """``plan`` as ``Plan.as_dict()`` gives it (a local plan or a server's)."""
+    estimate = plan["estimate"]
+    titles = {d["name"]: d["title"] for d in plan.get("dimensions", [])}
+    print(f"{plan['name']}: {estimate['cells']} cells in {estimate['batches']} batches on {plan['backend']}")
+    loads = [
+        f"{estimate[key]} {what} load{'s' if estimate[key] != 1 else ''}"
+        for key, what in (("checkpoint_loads", "checkpoint"), ("vae_loads", "VAE"))
+        if estimate.get(key)
+    ]
+    work = [f"{estimate['sampling_steps']} sampling steps", *loads]
+    print(f"  {', '.join(work)}")
+    print(f"  planned by {about['planned_by']}")
+    if "model" in about:
+        print(f"  model: {about['model_path'] or about['model']} (not loaded by the dry run; a run loads it once)")
+        print(f"  sampler and schedule-type pairs checked against {about['pairs_checked_with']}")
+    if folder["exists"]:
+        stale = f", {folder['stale']} stale images of earlier versions" if folder["stale"] else ""
+        print(
+            f"  run folder {folder['path']}: {folder['done']} cells done (reused), "
+            f"{folder['to_generate']} to generate{stale}"
+        )
+    else:
+        print(f"  run folder {folder['path']}: nothing there yet, {folder['to_generate']} to generate")
+    cells = {cell["id"]: cell for cell in plan.get("cells", [])}
+    for number, batch in enumerate(plan["batches"], 1):
         print(f"  batch {number}:")
         for cell_id in batch:
-            cell = plan.cell(cell_id)
-            print(f"    {cell.id}  {describe_cell(plan, cell)}  seed {cell.params['seed']}")
+            cell = cells[cell_id]
+            labels = ", ".join(f"{titles.get(name, name)} {label}" for name, label in cell["labels"].items())
+            print(f"    {cell_id}  {labels}  seed {cell['params'].get('seed')}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -4,9 +4,9 @@ Without a model it uses the locally built tiny random model (``tiny_model.ensure
 sweeps, tests and demos run anywhere without downloads. torch and diffusers are imported only when
 the model loads, so importing this module costs nothing.
 
-WebUI sampler and schedule-type names are mapped to diffusers schedulers; only combinations that
-the installed diffusers really implements are offered (see ``SAMPLERS``, ``SCHEDULES`` and
-``DiffusersBackend.combination_problem``).
+What the backend supports (parameters, samplers, schedule types, size rules, the check of sampler
+and schedule-type pairs) is told by ``catalog.DiffusersCatalog`` without loading the model, and
+without torch (a dry run); generating needs torch, diffusers and transformers.
 
 Every image gets its own ``torch.Generator`` seeded with its seed, for the initial noise and for the
 noise ancestral/SDE samplers add at each step, so an image is the same (within float tolerance)
@@ -15,17 +15,24 @@ whether it was generated alone or in a batch with other prompts and seeds.
 
 from __future__ import annotations
 
-import importlib.util
-import inspect
 import threading
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, ensure_tiny_model, quiet_hf_output
-from sd_sweep.core.errors import BackendError, Problem, SpecError
+from sd_sweep.backends.diffusers.catalog import (
+    DEFAULTS,
+    SAMPLERS,
+    SCHEDULES,
+    SUPPORTED_PARAMS,
+    DiffusersCatalog,
+    SamplerSpec,
+    check_model_source,
+    runtime_problem,
+    scheduler_config,
+)
+from sd_sweep.backends.diffusers.tiny_model import ensure_tiny_model, quiet_hf_output
+from sd_sweep.core.errors import BackendError
 from sd_sweep.core.infotext import build_infotext
 from sd_sweep.core.ports import (
     Backend,
@@ -42,162 +49,19 @@ if TYPE_CHECKING:
 
     from sd_sweep.core.plan import Plan
 
-SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
-
-SUPPORTED_PARAMS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "seed",
-        "subseed",
-        "subseed_strength",
-        "steps",
-        "cfg_scale",
-        "sampler_name",
-        "scheduler",
-        "width",
-        "height",
-        "clip_skip",
-    }
-)
-
-DEFAULTS: dict[str, Any] = {
-    "steps": 20,
-    "cfg_scale": 7.0,
-    "sampler_name": "DPM++ 2M",
-    "scheduler": "Automatic",
-    "width": 512,
-    "height": 512,
-}
-"""What the WebUI (v1.10) uses when a request leaves these out."""
-
-_LINSPACE = {"timestep_spacing": "linspace"}
-_LEADING = {"timestep_spacing": "leading"}
-_KARRAS = {"use_karras_sigmas": True}
-_EXPONENTIAL = {"use_exponential_sigmas": True}
-
-
-@dataclass(frozen=True)
-class SamplerSpec:
-    """How one WebUI sampler is made from a diffusers scheduler class.
-
-    ``automatic`` is the schedule the WebUI uses for this sampler when the schedule type is
-    "Automatic": k-diffusion samplers space sigmas uniformly (diffusers' "linspace") unless the
-    WebUI gives them a default of Karras or Exponential; DDIM, PLMS and UniPC step through
-    "leading" timesteps (``range(0, 1000, 1000 // steps) + 1``).
-    """
-
-    scheduler_class: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    automatic: Mapping[str, Any] = field(default_factory=lambda: dict(_LINSPACE))
-    requires: tuple[str, ...] = ()
-
-
-SAMPLERS: dict[str, SamplerSpec] = {
-    "DPM++ 2M": SamplerSpec(
-        "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}, _KARRAS
-    ),
-    "DPM++ 2M SDE": SamplerSpec(
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "midpoint"},
-        _EXPONENTIAL,
-    ),
-    "DPM++ 2M SDE Heun": SamplerSpec(
-        "DPMSolverMultistepScheduler",
-        {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
-        _EXPONENTIAL,
-    ),
-    "Euler a": SamplerSpec("EulerAncestralDiscreteScheduler"),
-    "Euler": SamplerSpec("EulerDiscreteScheduler"),
-    "LMS": SamplerSpec("LMSDiscreteScheduler", requires=("scipy",)),
-    "Heun": SamplerSpec("HeunDiscreteScheduler"),
-    "DPM2": SamplerSpec("KDPM2DiscreteScheduler", automatic=_KARRAS),
-    "DPM2 a": SamplerSpec("KDPM2AncestralDiscreteScheduler", automatic=_KARRAS),
-    "DDIM": SamplerSpec("DDIMScheduler", automatic=_LEADING),
-    "PLMS": SamplerSpec("PNDMScheduler", {"skip_prk_steps": True}, automatic=_LEADING),
-    "UniPC": SamplerSpec("UniPCMultistepScheduler", automatic=_LEADING),
-}
-"""WebUI sampler name -> diffusers scheduler.
-
-Left out on purpose: "DPM++ SDE" (diffusers' DPMSolverSDEScheduler needs torchsde and draws its
-Brownian noise from one seed for the whole batch, so images would depend on their batch), "DPM++ 2S a",
-"DPM++ 3M SDE", "DPM fast", "DPM adaptive", "Restart", "LCM" (no diffusers equivalent for an SD 1.x
-model).
-"""
-
-SCHEDULES: dict[str, tuple[Mapping[str, Any] | None, tuple[str, ...]]] = {
-    "Automatic": (None, ()),
-    "Uniform": (_LINSPACE, ()),
-    "SGM Uniform": ({"timestep_spacing": "trailing"}, ()),
-    "Karras": (_KARRAS, ()),
-    "Exponential": (_EXPONENTIAL, ()),
-    "Beta": ({"use_beta_sigmas": True}, ("scipy",)),
-}
-"""WebUI schedule type -> scheduler config overrides (``None``: the sampler's automatic one), requirements."""
+__all__ = [
+    "DEFAULTS",
+    "SAMPLERS",
+    "SCHEDULES",
+    "SUPPORTED_PARAMS",
+    "DiffusersBackend",
+    "SamplerSpec",
+    "webui_clip_skip_to_diffusers",
+]
 
 
 class _StoppedError(Exception):
     """Raised from the step callback to leave the pipeline at once, before the VAE decode."""
-
-
-_SD_SCHEDULER_CONFIG: dict[str, Any] = {
-    "num_train_timesteps": 1000,
-    "beta_start": 0.00085,
-    "beta_end": 0.012,
-    "beta_schedule": "scaled_linear",
-    "steps_offset": 1,
-}
-_probe_results: dict[tuple[str, str], str | None] = {}
-
-
-def _scheduler_config(sampler_name: str, schedule: str) -> dict[str, Any]:
-    spec = SAMPLERS[sampler_name]
-    overrides = SCHEDULES[schedule][0]
-    return {**spec.config, **(spec.automatic if overrides is None else overrides)}
-
-
-def _probe(sampler_name: str, schedule: str) -> str | None:
-    """Set a scheduler up for a few step counts and check that its noise levels go down.
-
-    Some diffusers releases accept a flag and then fail or count the wrong way: 0.31's
-    DPMSolverMultistep and UniPC schedulers raise for exponential or beta sigmas, and give rising
-    sigmas when that error is avoided. Such pairs are left out rather than generating noise.
-    """
-    key = (sampler_name, schedule)
-    if key in _probe_results:
-        return _probe_results[key]
-    import diffusers
-    import torch
-
-    cls = getattr(diffusers, SAMPLERS[sampler_name].scheduler_class)
-    problem = None
-    try:
-        with quiet_hf_output(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scheduler = cls.from_config(_SD_SCHEDULER_CONFIG, **_scheduler_config(sampler_name, schedule))
-            for steps in (4, 20):
-                scheduler.set_timesteps(steps)
-                timesteps = scheduler.timesteps.float()
-                sigmas = getattr(scheduler, "sigmas", None)
-                levels = sigmas[sigmas > 0].float() if sigmas is not None else timesteps
-                finite = bool(torch.isfinite(levels).all())
-                if not (finite and len(levels) > 1 and levels[0] >= levels.max() and levels[0] > levels[-1]):
-                    problem = f"its noise levels do not decrease over {steps} steps"
-                    break
-    except Exception as exc:
-        first_line = (str(exc).splitlines() or [""])[0].rstrip(":")
-        problem = f"{type(exc).__name__}: {first_line[:200]}"
-    if problem is not None:
-        problem = (
-            f"sampler {sampler_name!r} with schedule type {schedule!r} is broken in diffusers "
-            f"{diffusers.__version__} ({SAMPLERS[sampler_name].scheduler_class}: {problem})"
-        )
-    _probe_results[key] = problem
-    return problem
-
-
-def _missing(requirements: tuple[str, ...]) -> list[str]:
-    return [name for name in dict.fromkeys(requirements) if importlib.util.find_spec(name) is None]
 
 
 def webui_clip_skip_to_diffusers(clip_skip: Any) -> int | None:
@@ -213,8 +77,7 @@ class DiffusersBackend(Backend):
     ``.safetensors``/``.ckpt`` checkpoint (its diffusers configs must already be in the Hugging Face
     cache, since nothing is downloaded). ``device`` defaults to "cuda" when available, else "cpu";
     ``dtype`` ("float16", "bfloat16", "float32" or their short forms) to float16 on CUDA, float32
-    elsewhere. The model loads on the first ``capabilities()`` or ``generate()`` and stays loaded
-    until ``close()``.
+    elsewhere. The model loads on the first ``generate()`` and stays loaded until ``close()``.
     """
 
     def __init__(
@@ -225,6 +88,7 @@ class DiffusersBackend(Backend):
         dtype: str | None = None,
     ) -> None:
         self._model = Path(model).expanduser() if model is not None else None
+        self.catalog = DiffusersCatalog(self._model)
         self._device_arg = device
         self._dtype_arg = dtype
         if dtype is not None and _dtype_name(dtype) is None:
@@ -234,15 +98,12 @@ class DiffusersBackend(Backend):
         self._device: str | None = None
         self._base_scheduler_config: dict[str, Any] | None = None
         self._schedulers: dict[tuple[str, str], Any] = {}
-        self._capabilities: Capabilities | None = None
         self._lock = threading.RLock()
 
     @property
     def model_name(self) -> str:
         """The name written as "Model" in infotexts: the checkpoint's file or folder name."""
-        if self._model is None:
-            return TINY_MODEL_NAME
-        return self._model.stem if self._model.suffix.lower() in SINGLE_FILE_SUFFIXES else self._model.name
+        return self.catalog.model_name
 
     @property
     def device(self) -> str:
@@ -256,60 +117,24 @@ class DiffusersBackend(Backend):
         return self._pipe is not None
 
     def capabilities(self) -> Capabilities:
-        pipe = self._load()
-        if self._capabilities is not None:
-            return self._capabilities
-        vae_scale = int(getattr(pipe, "vae_scale_factor", 8))
-        unet_levels = len(pipe.unet.config.block_out_channels) - 1
-        self._capabilities = Capabilities(
-            name="diffusers",
-            params=SUPPORTED_PARAMS,
-            choices={
-                "sampler_name": self.available_samplers(),
-                "scheduler": self.available_schedules(),
-            },
-            size_multiple=vae_scale,
-            min_side=vae_scale * 2**unet_levels,
-            max_side=4096,
-        )
-        return self._capabilities
+        """Read from the model's config files; the model itself loads on the first ``generate``."""
+        return self.catalog.capabilities()
 
     def available_samplers(self) -> tuple[str, ...]:
         """WebUI sampler names that run with the installed diffusers and optional packages."""
-        import diffusers
-
-        return tuple(
-            name
-            for name, spec in SAMPLERS.items()
-            if hasattr(diffusers, spec.scheduler_class)
-            and not _missing(spec.requires)
-            and self.combination_problem(name, "Automatic") is None
-        )
+        return self.catalog.available_samplers()
 
     def available_schedules(self) -> tuple[str, ...]:
         """Schedule types that at least one available sampler implements."""
-        samplers = self.available_samplers()
-        return tuple(
-            name
-            for name, (_, requires) in SCHEDULES.items()
-            if not _missing(requires) and any(self.combination_problem(s, name) is None for s in samplers)
-        )
+        return self.catalog.available_schedules()
 
     def check_plan(self, plan: Plan) -> None:
-        """Refuse sampler and schedule-type pairs this diffusers cannot run, before the first image."""
-        pairs = {
-            (str(c.params.get("sampler_name", DEFAULTS["sampler_name"])), str(c.params.get("scheduler", "Automatic")))
-            for c in plan.cells
-        }
-        scheduler_field = plan.field_of("scheduler")
-        field = scheduler_field if scheduler_field.startswith("axes") else plan.field_of("sampler_name")
-        problems = []
-        for sampler, schedule in sorted(pairs):
-            reason = self.combination_problem(sampler, schedule)
-            if reason:
-                problems.append(Problem(field, f"{sampler} + {schedule}", reason))
-        if problems:
-            raise SpecError(problems)
+        """Refuse a plan this process cannot generate: torch or diffusers missing, or sampler and
+        schedule-type pairs this diffusers cannot run, before the first image."""
+        problem = runtime_problem()
+        if problem is not None:
+            raise BackendError(problem)
+        self.catalog.check_plan(plan)
 
     def combination_problem(self, sampler_name: str, scheduler: str) -> str | None:
         """Why this sampler cannot run with this schedule type here, or None when it can.
@@ -318,29 +143,7 @@ class DiffusersBackend(Backend):
         few pairs (e.g. "Euler a" with "Karras", or "DDIM" with "Exponential") have no diffusers
         implementation, and ``generate`` rejects them with this message.
         """
-        import diffusers
-
-        spec = SAMPLERS.get(sampler_name)
-        if spec is None:
-            return f"unknown sampler {sampler_name!r}; available: {', '.join(SAMPLERS)}"
-        if scheduler not in SCHEDULES:
-            return f"unknown schedule type {scheduler!r}; available: {', '.join(SCHEDULES)}"
-        cls = getattr(diffusers, spec.scheduler_class, None)
-        if cls is None:
-            return f"sampler {sampler_name!r} needs diffusers.{spec.scheduler_class}, missing in this diffusers"
-        overrides, requires = SCHEDULES[scheduler]
-        missing = _missing(spec.requires + requires)
-        if missing:
-            return f"sampler {sampler_name!r} with schedule type {scheduler!r} needs {', '.join(missing)} installed"
-        accepted = inspect.signature(cls.__init__).parameters
-        config = _scheduler_config(sampler_name, scheduler)
-        unsupported = sorted(key for key in config if key not in accepted)
-        if unsupported:
-            return (
-                f"sampler {sampler_name!r} does not support schedule type {scheduler!r} in diffusers "
-                f"{diffusers.__version__} ({spec.scheduler_class} has no {', '.join(unsupported)})"
-            )
-        return _probe(sampler_name, scheduler)
+        return self.catalog.combination_problem(sampler_name, scheduler)
 
     def generate(
         self,
@@ -388,7 +191,6 @@ class DiffusersBackend(Backend):
                 return
             self._pipe = None
             self._schedulers.clear()
-            self._capabilities = None
             import gc
 
             gc.collect()
@@ -421,37 +223,27 @@ class DiffusersBackend(Backend):
             return self._pipe
 
     def _load_pipeline(self) -> StableDiffusionPipeline:
-        try:
-            import torch  # noqa: F401
-            from diffusers import StableDiffusionPipeline
-        except ImportError as exc:
-            msg = f"the diffusers backend needs torch and diffusers installed ({exc})"
-            raise BackendError(msg) from exc
+        problem = runtime_problem()
+        if problem is not None:
+            raise BackendError(problem)
+        from diffusers import StableDiffusionPipeline
 
         source = self._model if self._model is not None else ensure_tiny_model()
+        check_model_source(source)
         options = {
             "torch_dtype": self._torch_dtype(),
             "local_files_only": True,
             "safety_checker": None,
             "requires_safety_checker": False,
         }
-        if not source.exists():
-            msg = f"model not found: {source} (give a diffusers folder or a .safetensors/.ckpt file)"
-            raise BackendError(msg)
         try:
             with quiet_hf_output(), warnings.catch_warnings():
                 # "torch_dtype" is what every diffusers version accepts; newer ones also take "dtype".
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 if source.is_dir():
-                    if not (source / "model_index.json").is_file():
-                        msg = f"{source} is not a diffusers model folder (no model_index.json)"
-                        raise BackendError(msg)
                     pipe = StableDiffusionPipeline.from_pretrained(source, **options)
-                elif source.suffix.lower() in SINGLE_FILE_SUFFIXES:
-                    pipe = StableDiffusionPipeline.from_single_file(str(source), **options)
                 else:
-                    msg = f"unsupported model file {source.name}: expected a folder, .safetensors or .ckpt"
-                    raise BackendError(msg)
+                    pipe = StableDiffusionPipeline.from_single_file(str(source), **options)
                 pipe = pipe.to(self.device)
         except BackendError:
             raise
@@ -479,7 +271,7 @@ class DiffusersBackend(Backend):
 
         cls = getattr(diffusers, SAMPLERS[sampler_name].scheduler_class)
         with quiet_hf_output():
-            scheduler = cls.from_config(self._base_scheduler_config, **_scheduler_config(sampler_name, schedule))
+            scheduler = cls.from_config(self._base_scheduler_config, **scheduler_config(sampler_name, schedule))
         self._schedulers[key] = scheduler
         return scheduler
 
