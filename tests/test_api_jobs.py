@@ -337,17 +337,29 @@ def test_routes_are_in_the_openapi_document(api):
     ):
         assert path in paths
     schemas = document["components"]["schemas"]
-    assert {"SweepRequest", "AxisModel", "BaseParams", "JobStatus", "ErrorResponse"} <= set(schemas)
-    assert schemas["BaseParams"]["properties"]["steps"]["type"] == "integer"
+    assert {"JobStatus", "ErrorResponse"} <= set(schemas)
+    spec = api.client.schema()
+    del spec["$schema"]
+    for path in ("/sweep/v1/plan", "/sweep/v1/jobs", "/sweep/v1/run"):
+        body = paths[path]["post"]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["schema"] == spec
+    axis = spec["properties"]["axes"]["items"]
+    assert axis["required"] == ["param"]
+    assert "steps" in axis["properties"]["param"]["anyOf"][0]["enum"]
     assert paths["/sweep/v1/jobs"]["post"]["responses"]["422"]["content"]["application/json"]["schema"][
         "$ref"
     ].endswith("/ErrorResponse")
 
 
 def test_schema_route_is_the_spec_schema_plus_mode(api):
+    from sd_sweep.core.schema import spec_schema
+    from sd_sweep.core.spec_model import NAME_PATTERN
+
     schema = api.client.schema()
-    assert schema["properties"]["mode"]["enum"] == ["txt2img", "img2img"]
-    assert "axes" in schema["properties"]
+    assert schema["properties"]["mode"]["enum"] == ["txt2img", "img2img", None]
+    assert schema["properties"]["folder"]["pattern"] == NAME_PATTERN
+    assert schema["properties"]["axes"]["items"] == spec_schema()["properties"]["axes"]["items"]
 
 
 def test_a_failing_backend_fails_the_job_with_its_error(tmp_path: Path):

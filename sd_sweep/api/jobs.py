@@ -28,6 +28,7 @@ from sd_sweep.core.errors import Problem, SpecError, SweepError
 from sd_sweep.core.ports import Backend, StopSignal
 from sd_sweep.core.run import RunObserver, RunResult, describe_cell, run_sweep
 from sd_sweep.core.spec import Spec, spec_from_dict
+from sd_sweep.core.spec_model import NAME_PATTERN, NAME_RULE, Key
 from sd_sweep.core.store import RunStore, atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -36,11 +37,27 @@ if TYPE_CHECKING:
 JOB_FILE = "job.json"
 JOB_FORMAT = "sd-sweep-job/1"
 MODES = ("txt2img", "img2img")
-REQUEST_ONLY_KEYS = ("mode", "folder")
+REQUEST_KEYS: dict[str, Key] = {
+    "mode": Key(
+        "mode",
+        ("string", "null"),
+        "txt2img (default) or img2img.",
+        "must be txt2img or img2img",
+        enum=MODES,
+        default="txt2img",
+    ),
+    "folder": Key(
+        "folder",
+        ("string", "null"),
+        "The run folder (one name) under the server's runs folder; defaults to the sweep's name.",
+        f"must be one folder name: {NAME_RULE}",
+        pattern=NAME_PATTERN,
+    ),
+}
 """Body keys that say how to run the sweep; the rest of the body is the spec."""
+REQUEST_ONLY_KEYS = tuple(REQUEST_KEYS)
 ACTIVE = frozenset({"queued", "running"})
 RESUMABLE = frozenset({"interrupted", "cancelled", "failed"})
-_FOLDER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$")
 _ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
 BackendFactory = Callable[[str], Backend]
@@ -240,20 +257,14 @@ def split_request(body: Any) -> tuple[dict[str, Any], str, str | None]:
     """``(spec document, mode, folder)`` from a request body; raises ``SpecError``."""
     if not isinstance(body, dict):
         raise SpecError.single("body", _short(body), "must be a JSON object: a sweep spec plus mode")
-    problems: list[Problem] = []
-    mode = body.get("mode", "txt2img")
-    if mode is None:
-        mode = "txt2img"
-    if mode not in MODES:
-        problems.append(Problem("mode", mode, "must be txt2img or img2img"))
-        mode = "txt2img"
+    problems = [
+        Problem(name, body[name], key.message)
+        for name, key in REQUEST_KEYS.items()
+        if name in body and not key.fits(body[name])
+    ]
+    mode = body.get("mode") if REQUEST_KEYS["mode"].fits(body.get("mode")) else None
+    mode = mode or "txt2img"
     folder = body.get("folder")
-    if folder is not None and (
-        not isinstance(folder, str) or not _FOLDER_RE.match(folder) or folder.strip(". ") != folder
-    ):
-        problems.append(
-            Problem("folder", folder, "must be one folder name: 1-100 letters, digits, spaces, '_', '-' or '.'")
-        )
     document = {k: v for k, v in body.items() if k not in REQUEST_ONLY_KEYS}
     document = {k: v for k, v in document.items() if v is not None}
     if problems:

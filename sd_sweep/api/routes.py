@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from sd_sweep.api.auth import Credentials, check_credentials, make_auth_dependency
-from sd_sweep.api.jobs import Job, JobError, JobManager
+from sd_sweep.api.jobs import REQUEST_KEYS, Job, JobError, JobManager
 from sd_sweep.api.models import (
     AxesResponse,
     ErrorResponse,
@@ -30,7 +30,6 @@ from sd_sweep.api.models import (
     JobStatus,
     PlanResponse,
     RunResponse,
-    SweepRequest,
 )
 from sd_sweep.core.errors import Problem, SpecError, SweepError
 
@@ -198,6 +197,23 @@ def _authorized(request: Request, credentials: Credentials) -> bool:
     except (ValueError, UnicodeDecodeError):
         return False
     return bool(sep) and check_credentials(credentials, user, password)
+
+
+def body_schema() -> dict[str, Any]:
+    """The JSON Schema of a sweep request body: the spec's (``sd_sweep.core.schema``) plus ``mode`` and ``folder``."""
+    from sd_sweep.core.schema import request_schema
+
+    return request_schema(REQUEST_KEYS)
+
+
+def sweep_body() -> dict[str, Any]:
+    """``openapi_extra`` of the routes that take a sweep: their request body is ``body_schema()``.
+
+    The routes read the raw JSON themselves and the engine validates it (so pydantic 1 and 2 give
+    the same answers, with the same messages as for a spec file); this only publishes the body.
+    """
+    schema = {k: v for k, v in body_schema().items() if k != "$schema"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def job_links(job: Job) -> dict[str, str]:
@@ -378,21 +394,18 @@ def build_router(manager: JobManager, credentials: Credentials) -> APIRouter:
     @router.get(f"{PREFIX}/schema", summary="JSON Schema of the sweep spec")
     def get_schema() -> dict[str, Any]:
         """The JSON Schema of a request body: the sweep spec plus ``mode`` and ``folder``."""
-        from sd_sweep.core.schema import spec_schema
+        return body_schema()
 
-        schema = spec_schema()
-        schema["properties"]["mode"] = {"enum": ["txt2img", "img2img"], "default": "txt2img"}
-        schema["properties"]["folder"] = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,99}$"}
-        return schema
-
-    @router.post(f"{PREFIX}/plan", response_model=PlanResponse, summary="Dry run")
-    def post_plan(body: SweepRequest, request: Request) -> dict[str, Any]:
+    @router.post(f"{PREFIX}/plan", response_model=PlanResponse, summary="Dry run", openapi_extra=sweep_body())
+    def post_plan(request: Request) -> dict[str, Any]:
         """Validate a sweep and return its plan (cells, batches, estimate) without generating."""
         _, _, _, plan = manager.check(body_of(request))
         return plan.as_dict()
 
-    @router.post(f"{PREFIX}/jobs", response_model=JobStatus, status_code=202, summary="Start a job")
-    def post_job(body: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
+    @router.post(
+        f"{PREFIX}/jobs", response_model=JobStatus, status_code=202, summary="Start a job", openapi_extra=sweep_body()
+    )
+    def post_job(request: Request, response: Response) -> dict[str, Any]:
         """Queue a sweep; jobs run one at a time in submission order under the WebUI's queue lock."""
         job = manager.submit(body_of(request))
         response.headers["Location"] = job_links(job)["self"]
@@ -441,8 +454,10 @@ def build_router(manager: JobManager, credentials: Credentials) -> APIRouter:
     def get_grid(job_id: str, n: int) -> FileResponse:
         return FileResponse(manager.grid_file(manager.get(job_id), n), media_type="image/png")
 
-    @router.post(f"{PREFIX}/run", response_model=RunResponse, summary="Run a small sweep and wait")
-    def post_run(body: SweepRequest, request: Request) -> dict[str, Any]:
+    @router.post(
+        f"{PREFIX}/run", response_model=RunResponse, summary="Run a small sweep and wait", openapi_extra=sweep_body()
+    )
+    def post_run(request: Request) -> dict[str, Any]:
         """Run a small sweep (see ``limits.sync_max_cells`` in ``/axes``) and answer like
         ``/sdapi/v1/txt2img``: base64 images with the grids first, parameters, and an ``info`` JSON
         string with the infotexts."""

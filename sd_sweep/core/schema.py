@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sd_sweep.core.params import NETWORK_TYPES, PARAMS
-from sd_sweep.core.spec_model import AXIS, LAYOUT, LIMITS, OPTIONS, SEMANTIC_CHECKS, TOP, Key
+from sd_sweep.core.spec_model import AXIS, LAYOUT, LIMITS, OPTIONS, SEMANTIC_CHECKS, TOP, Key, nullable
 
 PARAM_NAME_PATTERN = rf"^(?:setting|{'|'.join(NETWORK_TYPES)}|host):[\s\S]"
 """The dynamic families: anything after the colon (``[\\s\\S]`` is any character, newlines too)."""
@@ -68,6 +68,19 @@ def spec_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": properties,
     }
+
+
+def request_schema(request_keys: dict[str, Key]) -> dict[str, Any]:
+    """A request body's schema: the spec's plus ``request_keys`` (how to run it, e.g. ``mode``).
+
+    Every top-level key may also be ``null``, which a request treats as absent.
+    """
+    schema = spec_schema()
+    properties = {name: nullable(value) for name, value in schema["properties"].items()}
+    properties.update((name, key.schema()) for name, key in request_keys.items())
+    schema["properties"] = properties
+    schema["title"] = "sd-webui-sweep request"
+    return schema
 
 
 def base_schema() -> dict[str, Any]:

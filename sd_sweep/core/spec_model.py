@@ -68,6 +68,8 @@ class Key:
 
     def fits(self, value: Any) -> bool:
         """Whether ``value`` is valid under ``self.schema()`` (a JSON Schema validator's verdict)."""
+        if value is None:
+            return "null" in self.types
         if not any(json_type_fits(kind, value) for kind in self.types):
             return False
         if self.enum is not None and value not in self.enum:
@@ -98,7 +100,19 @@ class Key:
             "default": self.default,
         }
         schema.update((word, value) for word, value in constraints.items() if value is not None)
-        return schema
+        return nullable(schema) if "null" in self.types else schema
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` that also allows ``null`` (added to its ``type`` and its ``enum``)."""
+    result = dict(schema)
+    types = result.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    if types and "null" not in types:
+        result["type"] = [*types, "null"]
+    if "enum" in result and None not in result["enum"]:
+        result["enum"] = [*result["enum"], None]
+    return result
 
 
 def _table(*keys: Key) -> dict[str, Key]:
