@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from sd_sweep.core.canonical import BatchKey, ItemTexts, ParamsEncoder
 from sd_sweep.core.errors import Problem, SpecError
 from sd_sweep.core.params import NETWORK_TYPES, PARAMS, SETTING_KEYS, param_def
 from sd_sweep.core.prompts import has_network_tag, search_replace, set_network_weight
@@ -162,60 +163,148 @@ def coerce_setting(value: Any) -> Any:
         return value
 
 
+_SET, _STYLES, _OVERRIDE, _TEXT = range(4)
+_SCALAR_TYPES = (str, int, float, bool, type(None))
+
+ValueSteps = tuple[tuple[int, str, Any, Any], ...]
+"""What one dimension value does to a cell, worked out once: ``(kind, name, value, extra)`` steps."""
+
+Tags = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass
+class ResolvedCell:
+    params: dict[str, Any]
+    identity: str
+    """The parameters as canonical JSON, random seeds as symbols: what the cell id hashes."""
+    batch_key: BatchKey
+
+
 class CellResolver:
     """Applies axis values to the base in a fixed order.
 
     Whole-value parameters first, then the prompt matrix, then extra-network weights, then
     search/replace in axis order: so a LoRA-weight axis and a search/replace axis over LoRA
     names compose (the weight is set on the tag before its name is replaced).
+
+    Sweeps run to a hundred thousand cells, so each dimension value is turned into steps once
+    (``prepare``, for every value before the first ``resolve``) and ``resolve`` replays the steps of
+    a cell's values; the prompt edits of each combination of text values are made once per
+    distinct starting prompt.
     """
 
     def __init__(self, base: dict[str, Any], seed_resolutions: dict[str, int]) -> None:
         self.base = {k: v for k, v in base.items() if k not in ("batch_size",)}
         self.seed_resolutions = seed_resolutions
-
-    def identity(self, assignments: list[Assignment]) -> dict[str, Any]:
-        """What defines the cell's image, with random seeds as symbols (stable across re-plans)."""
-        params = self._apply(assignments, [], symbolic_seeds=True)
-        return params or {}
-
-    def resolve(self, assignments: list[Assignment], problems: list[Problem]) -> dict[str, Any] | None:
-        return self._apply(assignments, problems, symbolic_seeds=False)
-
-    def _seed(self, key: str, symbolic: bool) -> Any:
-        return f"random:{key}" if symbolic else self.seed_resolutions[key]
-
-    def _apply(
-        self, assignments: list[Assignment], problems: list[Problem], *, symbolic_seeds: bool
-    ) -> dict[str, Any] | None:
-        params = copy.deepcopy(self.base)
-        params.setdefault("prompt", "")
-        params.setdefault("negative_prompt", "")
+        template = copy.deepcopy(self.base)
+        template.setdefault("prompt", "")
+        template.setdefault("negative_prompt", "")
+        symbols: dict[str, str] = {}
         for name in ("seed", "subseed"):
-            if params.get(name, -1 if name == "seed" else None) == -1:
-                params[name] = self._seed(f"base.{name}", symbolic_seeds)
-        overrides = dict(params.pop("override_settings", {}))
-        text_ops: list[Assignment] = []
+            if template.get(name, -1 if name == "seed" else None) == -1:
+                template[name] = seed_resolutions[f"base.{name}"]
+                symbols[name] = f"random:base.{name}"
+        self._overrides = dict(template.pop("override_settings", {}))
+        self._template = template
+        self._mutable = [k for k, v in template.items() if not isinstance(v, _SCALAR_TYPES)]
+        self._mutable_overrides = any(not isinstance(v, _SCALAR_TYPES) for v in self._overrides.values())
+        self._encoder = ParamsEncoder(template, symbols)
+        self._varying: set[str] = set()
+        self._text_ops: list[Assignment] = []
+        self._text_results: dict[tuple[str, str, tuple[int, ...]], tuple[dict[str, Any], list[Problem], Any]] = {}
+
+    def prepare(self, assignments: list[Assignment]) -> ValueSteps:
+        """The steps that apply ``assignments`` (one dimension value, its zipped axes in order)."""
+        steps: list[tuple[int, str, Any, Any]] = []
+        texts = self._encoder.texts
         for item in assignments:
             name, value = item.axis.param, item.value
             if name == "size":
-                params["width"], params["height"] = value
+                steps += [(_SET, "width", value[0], texts("width", value[0]))]
+                steps += [(_SET, "height", value[1], texts("height", value[1]))]
             elif name in ("seed", "subseed") and value == -1:
-                params[name] = self._seed(random_seed_key(name, item.values, item.index), symbolic_seeds)
+                key = random_seed_key(name, item.values, item.index)
+                resolved = self.seed_resolutions[key]
+                steps.append((_SET, name, resolved, texts(name, resolved, f"random:{key}")))
             elif name == "styles":
-                params["styles"] = [*params.get("styles", []), *(s.strip() for s in str(value).split(",") if s.strip())]
+                steps.append((_STYLES, name, tuple(s.strip() for s in str(value).split(",") if s.strip()), None))
+                self._varying.add("styles")
             elif name.startswith("setting:"):
-                overrides[name.split(":", 1)[1]] = coerce_setting(value)
+                steps.append((_OVERRIDE, name.split(":", 1)[1], coerce_setting(value), None))
+                self._varying.add("override_settings")
             elif name in AXIS_ONLY or name.split(":", 1)[0] in NETWORK_TYPES:
-                text_ops.append(item)
+                self._text_ops.append(item)
+                steps.append((_TEXT, name, len(self._text_ops) - 1, None))
+                self._varying.update(("prompt", "negative_prompt"))
+                if name == "prompt_matrix":
+                    self._varying.add(item.axis.options.get("target", "prompt"))
             else:
-                params[name] = value
-        before = len(problems)
-        for item in sorted(text_ops, key=_text_op_order):
-            _apply_text_op(params, item, problems)
+                steps.append((_SET, name, value, texts(name, value)))
+        self._varying.update(name for kind, name, _, _ in steps if kind == _SET)
+        return tuple(steps)
+
+    def resolve(self, values: list[ValueSteps], problems: list[Problem]) -> ResolvedCell | None:  # noqa: PLR0912
+        """The cell that takes ``values`` (one prepared value of each dimension).
+
+        None when the cell has a problem (added to ``problems``).
+        """
+        encoder = self._encoder
+        if encoder.constant is None:
+            encoder.constant = frozenset(self._template) - self._varying
+        params = dict(self._template)
+        for name in self._mutable:
+            params[name] = copy.deepcopy(params[name])
+        known: dict[str, ItemTexts] = {}
+        overrides: dict[str, Any] | None = None
+        text: list[int] = []
+        for steps in values:
+            for kind, name, value, extra in steps:
+                if kind == _SET:
+                    params[name] = value
+                    known[name] = extra
+                elif kind == _STYLES:
+                    params["styles"] = [*params.get("styles", []), *value]
+                elif kind == _OVERRIDE:
+                    if overrides is None:
+                        overrides = dict(self._overrides)
+                    overrides[name] = value
+                else:
+                    text.append(value)
+        tags = None
+        if text:
+            edits, found, tags = self._text_edits(params["prompt"], params["negative_prompt"], tuple(text))
+            before = len(problems)
+            for problem in found:
+                _add_once(problems, problem)
+            if len(problems) > before:
+                return None
+            params.update(edits)
+            known.update(tags[1])
+            tags = tags[0]
+        if overrides is None and self._overrides:
+            overrides = dict(self._overrides)
         if overrides:
+            if self._mutable_overrides:
+                overrides = copy.deepcopy(overrides)
             params["override_settings"] = overrides
-        return None if len(problems) > before else params
+        identity, key = encoder.encode(params, known, tags)
+        return ResolvedCell(params, identity, key)
+
+    def _text_edits(
+        self, prompt: str, negative_prompt: str, ops: tuple[int, ...]
+    ) -> tuple[dict[str, Any], list[Problem], tuple[Tags, dict[str, ItemTexts]]]:
+        key = (prompt, negative_prompt, ops)
+        result = self._text_results.get(key)
+        if result is None:
+            edits: dict[str, Any] = {"prompt": prompt, "negative_prompt": negative_prompt}
+            found: list[Problem] = []
+            for item in sorted((self._text_ops[i] for i in ops), key=_text_op_order):
+                _apply_text_op(edits, item, found)
+            encoder = self._encoder
+            tags = (encoder.tags(edits["prompt"]), encoder.tags(edits["negative_prompt"]))
+            result = (edits, found, (tags, {name: encoder.texts(name, value) for name, value in edits.items()}))
+            self._text_results[key] = result
+        return result
 
 
 def random_seed_key(param: str, values: list[Any], index: int) -> str:
@@ -263,4 +352,4 @@ def _add_once(problems: list[Problem], problem: Problem) -> None:
         problems.append(problem)
 
 
-__all__ = ["Assignment", "CellResolver", "coerce_base", "coerce_scalar", "param_def", "random_seed_key"]
+__all__ = ["Assignment", "CellResolver", "ResolvedCell", "coerce_base", "coerce_scalar", "param_def", "random_seed_key"]
