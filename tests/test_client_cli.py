@@ -16,7 +16,7 @@ from PIL import Image
 from sd_sweep import cli
 from sd_sweep.backends.sdapi import SdapiBackend
 from sd_sweep.core.ports import GenerationRequest
-from sd_sweep.core.store import read_infotext
+from sd_sweep.core.store import RunStore, read_infotext
 from tests.api_harness import SPEC, live_api
 from tests.live_server import LiveServer
 
@@ -33,7 +33,7 @@ def test_cli_url_runs_a_job_and_downloads_the_run(tmp_path: Path, capsys):
         code = cli.main(["run", str(spec), "--url", api.url, "--auth", "me:pw", "--out", str(tmp_path / "out")])
         assert code == 0
         run_dir = tmp_path / "out" / "cats"
-        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest = RunStore.open(run_dir).manifest
         assert manifest["state"] == "finished"
         assert len(list((run_dir / "images").glob("*.png"))) == 4
         assert (run_dir / manifest["grids"][0]["file"]).exists()
@@ -78,7 +78,7 @@ def test_cli_url_does_not_resume_a_recorded_job_of_another_spec(tmp_path: Path):
         bigger = {**SPEC, "axes": [{"param": "cfg_scale", "values": "5, 7, 9"}, *SPEC["axes"][1:]]}
         spec = write_spec(tmp_path, bigger)
         assert cli.main(["run", str(spec), "--url", api.url, "--out", str(tmp_path / "out")]) == 0
-        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest = RunStore.open(run_dir).manifest
         assert len(manifest["plan"]["cells"]) == 6
         assert manifest["state"] == "finished"
         assert len(api.client.jobs()) == 2
@@ -157,7 +157,7 @@ def test_cli_url_falls_back_to_the_stock_api(tmp_path: Path):
         spec = write_spec(tmp_path, FALLBACK_SPEC)
         assert cli.main(["run", str(spec), "--url", server.url, "--out", str(tmp_path / "out")]) == 0
         run_dir = tmp_path / "out" / "stock"
-        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest = RunStore.open(run_dir).manifest
         assert {e["state"] for e in manifest["cells"].values()} == {"done"}
         assert len(manifest["cells"]) == 8
         # consecutive seeds with one prompt share a call; the two prompts never do
@@ -241,7 +241,7 @@ def test_download_fetches_every_grid_the_run_lists_whatever_its_name(tmp_path: P
         job = api.client.submit(spec)
         api.client.wait(job["id"], timeout=60)
         run_dir = api.client.download(job["id"], tmp_path / "out")
-    grids = json.loads((run_dir / "manifest.json").read_text())["grids"]
+    grids = RunStore.open(run_dir).manifest["grids"]
     names = [grid["file"] for grid in grids]
     assert any("+" in name for name in names)
     for name in names:
