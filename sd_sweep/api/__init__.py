@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sd_sweep.api.jobs import BackendFactory, Host, JobManager, JobRunner, ServerLimits
+    from sd_sweep.core.plan import Plan
     from sd_sweep.core.ports import StopSignal
     from sd_sweep.core.run import RunObserver, RunResult
-    from sd_sweep.core.spec import Spec
 
 __all__ = ["on_app_started", "register", "shutdown"]
 
@@ -101,16 +101,16 @@ def webui_backend_factory(mode: str) -> Any:
     return WebUIBackend(ValidationOnlyP({}), is_img2img=mode == "img2img", base_init_images=True)
 
 
-def webui_runner(spec: Spec, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:
-    """Run an API job in the WebUI: a fresh ``p`` and backend, the user's settings restored after."""
+def webui_runner(plan: Plan, mode: str, run_dir: Path, observer: RunObserver, stop: StopSignal) -> RunResult:
+    """Run an API job's checked plan in the WebUI: a fresh ``p`` and backend, the user's settings restored after."""
     from sd_sweep.backends.webui import settings
     from sd_sweep.backends.webui.backend import WebUIBackend
     from sd_sweep.backends.webui.session import run_in_session, template_p
 
     backend = WebUIBackend(
-        template_p(spec, mode),
+        template_p(plan.spec, mode),
         is_img2img=mode == "img2img",
         save_samples=bool(settings.get("sweep_save_samples")),
         base_init_images=True,
     )
-    return run_in_session(backend, spec, run_dir, observer, stop)
+    return run_in_session(backend, plan, run_dir, observer, stop)

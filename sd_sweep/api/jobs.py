@@ -62,8 +62,8 @@ _ID_RE = re.compile(r"^[0-9a-f]{12}$")
 
 BackendFactory = Callable[[str], Backend]
 """Builds the backend for a mode (``txt2img`` or ``img2img``); used to validate and, by default, to run."""
-JobRunner = Callable[[Spec, str, Path, RunObserver, StopSignal], RunResult]
-"""Runs one job's sweep: ``(spec, mode, run_dir, observer, stop) -> RunResult``. The WebUI's builds a
+JobRunner = Callable[["Plan", str, Path, RunObserver, StopSignal], RunResult]
+"""Runs one job's checked plan: ``(plan, mode, run_dir, observer, stop) -> RunResult``. The WebUI's builds a
 ``p`` per job (img2img input images, settings restored afterwards); the default runs ``run_sweep``
 on the factory's backend."""
 
@@ -187,6 +187,8 @@ class Job:
     stop: StopSignal = field(default_factory=StopSignal)
     done: threading.Event = field(default_factory=threading.Event)
     result: RunResult | None = None
+    plan: Plan | None = field(default=None, repr=False)
+    """The plan the job was admitted with, run as it is; None after a restart or once run (a resume plans again)."""
 
     @property
     def task_id(self) -> str:
@@ -367,8 +369,11 @@ class JobManager:
         problems = self._check_init_images(spec, mode)
         if problems:
             raise SpecError(problems)
+        # Planned with the random seeds the run folder already drew, so the run keeps this plan.
+        path = (self.runs_dir / (folder or spec.name)).resolve()
+        recorded = RunStore.open(path).seed_resolutions if path.parent == self.runs_dir else {}
         try:
-            plan = build_plan(spec, self.backend(mode).capabilities())
+            plan = build_plan(spec, self.backend(mode).capabilities(), seed_resolutions=recorded)
         except SpecError as exc:
             if capped:
                 hint = " (POST /sweep/v1/jobs runs larger sweeps)" if cap < self.limits.max_cells else ""
@@ -438,6 +443,7 @@ class JobManager:
             job = Job(id=self._new_id(), name=spec.name, mode=mode, folder=folder, request=dict(body))
             job.cells_total = len(plan.cells)
             job.batches_total = len(plan.batches)
+            job.plan = plan
             self._jobs[job.id] = job
             self._order.append(job.id)
             self._save(job)
@@ -586,15 +592,19 @@ class JobManager:
         try:
             with self.host.job(job.task_id):
                 self._save(job)
-                spec, mode, _, _ = self.check(job.request)
+                plan, job.plan = job.plan, None
+                if plan is None:
+                    _, _, _, plan = self.check(job.request)
+                mode = job.mode
                 observer = _JobObserver(self, job)
                 if self.runner is not None:
-                    result = self.runner(spec, mode, self.run_dir(job), observer, job.stop)
+                    result = self.runner(plan, mode, self.run_dir(job), observer, job.stop)
                 else:
                     result = run_sweep(
-                        spec,
+                        plan.spec,
                         self.backend(mode),
                         self.run_dir(job),
+                        plan=plan,
                         observer=observer,
                         stop=job.stop,
                         draw_grids=self.draw_grids,

@@ -80,12 +80,17 @@ def run_sweep(
     backend: Backend,
     run_dir: Path | str,
     *,
+    plan: Plan | None = None,
     observer: RunObserver | None = None,
     stop: StopSignal | None = None,
     draw_grids: bool = True,
     pixel_budget: int = DEFAULT_PIXEL_BUDGET,
 ) -> RunResult:
     """Plan ``spec`` (reusing the run folder's seeds), generate what is missing, save and grid it.
+
+    ``plan`` is ``spec``'s plan where the caller already made it and had the backend check it; it
+    is run as it is unless the run folder drew other random seeds for it, then ``spec`` is planned
+    again with the folder's seeds (so a resumed run regenerates the same images).
 
     Raises ``SpecError`` before anything is generated when the spec is invalid. A backend error
     stops the run after saving everything finished; the failed cells are retried next time.
@@ -94,8 +99,10 @@ def run_sweep(
     observer = observer or RunObserver()
     stop = stop or StopSignal()
     store = RunStore.open(run_dir)
-    plan = build_plan(spec, backend.capabilities(), seed_resolutions=store.seed_resolutions)
-    backend.check_plan(plan)
+    recorded = store.seed_resolutions
+    if plan is None or any(recorded.get(key, seed) != seed for key, seed in plan.seed_resolutions.items()):
+        plan = build_plan(spec, backend.capabilities(), seed_resolutions=recorded)
+        backend.check_plan(plan)
     store.begin(plan, spec.source)
     done = store.done_ids()
     todo = [[plan.cell(i) for i in batch if i not in done] for batch in plan.batches]

@@ -213,7 +213,7 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     run_dir = run_folder(root, spec, random_seeds)
     try:
         result = session.run_in_session(
-            backend, spec, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state)
+            backend, plan, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state)
         )
     except SpecError as exc:
         raise SweepInputError(exc.problems) from None

@@ -9,18 +9,20 @@ from sd_sweep.core.run import RunObserver, RunResult, run_sweep
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from sd_sweep.core.plan import Plan
     from sd_sweep.core.spec import Spec
 
 
-def run_in_session(backend: Any, spec: Spec, run_dir: Path, observer: RunObserver, stop: Any) -> RunResult:
-    """Run ``spec`` on a WebUI backend with the Sweep settings; the user's settings are restored after."""
+def run_in_session(backend: Any, plan: Plan, run_dir: Path, observer: RunObserver, stop: Any) -> RunResult:
+    """Run a checked ``plan`` on a WebUI backend with the Sweep settings; the user's settings are restored after."""
     from sd_sweep.backends.webui import settings
 
-    with backend.session(uses_models=touches_models(spec)):
+    with backend.session(uses_models=touches_models(plan.spec)):
         return run_sweep(
-            spec,
+            plan.spec,
             backend,
             run_dir,
+            plan=plan,
             observer=observer,
             stop=stop,
             pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
