@@ -64,18 +64,18 @@ def build_plan(
             raise SpecError(problems)
         order = _execution_order(cells, keys)
         batches = make_batches([cells[i] for i in order], spec.batch_size, [keys[i] for i in order])
+        return Plan(
+            spec=spec,
+            dimensions=dimensions,
+            cells=cells,
+            batches=[[c.id for c in batch] for batch in batches],
+            seed_resolutions=resolutions,
+            estimate=estimate(cells, batches),
+            backend=capabilities.name,
+        )
     finally:
         if collecting:
             gc.enable()
-    return Plan(
-        spec=spec,
-        dimensions=dimensions,
-        cells=cells,
-        batches=[[c.id for c in batch] for batch in batches],
-        seed_resolutions=resolutions,
-        estimate=estimate(cells, batches),
-        backend=capabilities.name,
-    )
 
 
 def _validated_base(spec: Spec, caps: Capabilities, problems: list[Problem]) -> dict[str, Any]:
@@ -253,8 +253,11 @@ def _expand_cells(
     cells: list[Cell] = []
     keys: list[BatchKey] = []
     seen_ids: dict[str, int] = {}
-    for index, combo in enumerate(itertools.product(*(range(d.length) for d in dimensions))):
-        resolved = resolver.resolve([values[i] for values, i in zip(steps, combo)], problems)
+    combos = zip(
+        itertools.product(*(range(d.length) for d in dimensions)), itertools.product(*steps), itertools.product(*labels)
+    )
+    for index, (combo, values, texts) in enumerate(combos):
+        resolved = resolver.resolve(values, problems)
         if resolved is None:
             continue
         cells.append(
@@ -262,7 +265,7 @@ def _expand_cells(
                 id=_cell_id(resolved.identity, seen_ids),
                 index=index,
                 coords=dict(zip(names, combo)),
-                labels=dict(zip(names, map(list.__getitem__, labels, combo))),
+                labels=dict(zip(names, texts)),
                 params=resolved.params,
             )
         )

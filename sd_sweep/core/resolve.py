@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -243,7 +244,7 @@ class CellResolver:
         self._varying.update(name for kind, name, _, _ in steps if kind == _SET)
         return tuple(steps)
 
-    def resolve(self, values: list[ValueSteps], problems: list[Problem]) -> ResolvedCell | None:  # noqa: PLR0912
+    def resolve(self, values: Sequence[ValueSteps], problems: list[Problem]) -> ResolvedCell | None:  # noqa: PLR0912
         """The cell that takes ``values`` (one prepared value of each dimension).
 
         None when the cell has a problem (added to ``problems``).
