@@ -112,3 +112,16 @@ def test_script_plans_and_checks_once(counts: Counts, webui: Any) -> None:  # no
     sweep_script(runner).run(p, spec)
     assert len(webui.processing.calls) == 2
     assert (counts.plans, counts.checks) == (1, 1)
+
+
+def test_script_with_random_seeds_plans_once_with_the_folder_seeds(counts: Counts, webui: Any) -> None:  # noqa: F811
+    runner = webui.scripts.scripts_txt2img
+    grown = "name: r\naxes:\n  - param: cfg_scale\n    values: 5, 9, 11\n"
+    sweep_script(runner).run(
+        make_p(False, webui.tmp, seed=-1), "name: r\naxes:\n  - param: cfg_scale\n    values: 5, 9\n"
+    )
+    counts.plans = counts.checks = 0
+    calls = len(webui.processing.calls)
+    sweep_script(runner).run(make_p(False, webui.tmp, seed=-1), grown)
+    assert (counts.plans, counts.checks) == (1, 1)
+    assert len(webui.processing.calls) - calls == 1

@@ -203,14 +203,13 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
 
     try:
         spec = load_effective_spec(spec_input, base_from_p(p, is_img2img), settings.get("sweep_max_cells"))
+        random_seeds = has_random_seeds(spec)
+        run_dir = run_folder(settings.runs_dir(), spec, random_seeds)
         backend = WebUIBackend(p, is_img2img=is_img2img, save_samples=bool(settings.get("sweep_save_samples")))
-        plan = build_plan(spec, backend.capabilities())
+        plan = build_plan(spec, backend.capabilities(), seed_resolutions=_recorded_seeds(run_dir))
         backend.check_plan(plan)
     except SpecError as exc:
         raise SweepInputError(exc.problems) from None
-    root = settings.runs_dir()
-    random_seeds = has_random_seeds(spec)
-    run_dir = run_folder(root, spec, random_seeds)
     try:
         result = session.run_in_session(
             backend, plan, run_dir, WebUIProgress(shared.state), WebUIStopSignal(shared.state)
@@ -223,6 +222,16 @@ def run_in_webui(p: Any, spec_input: Any, *, is_img2img: bool) -> Any:
     outcome = collect(result)
     _save_grids_like_webui(p, outcome, is_img2img)
     return make_processed(p, outcome, processing, random_seeds=random_seeds)
+
+
+def _recorded_seeds(run_dir: Path) -> dict[str, int]:
+    """The random seeds the run folder drew before, so the run is planned once, with them."""
+    from sd_sweep.core.store import RunStore
+
+    try:
+        return RunStore.open(run_dir).seed_resolutions
+    except SweepError:
+        return {}  # a damaged folder: the run itself reports it
 
 
 def collect(result: RunResult) -> SweepOutcome:
