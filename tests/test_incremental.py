@@ -281,3 +281,26 @@ def test_name_box_writes_the_spec_and_reads_it_back(webui):
     assert summary["name"] == "an-owl" and "Sweep name (run folder): an-owl" in ui.summary_html(summary)
     bad = check_spec(ui.name_to_spec(text, "../up"), {"prompt": "An owl"}, is_img2img=False)
     assert not bad["ok"] and [(e["field"], e["value"]) for e in bad["errors"]] == [("name", "../up")]
+
+
+def test_script_makes_new_cells_when_the_webui_checkpoint_changes(webui):
+    from modules import shared
+
+    assert generated(webui, spec_text(CFG))[0] == 2
+    assert generated(webui, spec_text(CFG))[0] == 0
+    previous = shared.opts.sd_model_checkpoint
+    shared.opts.sd_model_checkpoint = "another.safetensors"
+    try:
+        assert generated(webui, spec_text(CFG))[0] == 2
+    finally:
+        shared.opts.sd_model_checkpoint = previous
+    assert generated(webui, spec_text(CFG))[0] == 0  # back to the first model: its cells again
+
+
+def test_script_makes_new_cells_for_another_img2img_input_image(webui):
+    from PIL import Image
+
+    assert generated(webui, spec_text(CFG), is_img2img=True)[0] == 2
+    other = Image.new("RGB", (64, 64), (30, 200, 30))
+    assert generated(webui, spec_text(CFG), is_img2img=True, init_images=[other])[0] == 2
+    assert generated(webui, spec_text(CFG), is_img2img=True, init_images=[other])[0] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import itertools
+import json
 import math
 import random
 from typing import Any
@@ -59,7 +60,7 @@ def build_plan(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        cells, keys = _expand_cells(spec, base, dimensions, resolutions, problems)
+        cells, keys = _expand_cells(spec, base, dimensions, resolutions, problems, capabilities.implicit)
         if problems:
             raise SpecError(problems)
         order = _execution_order(cells, keys)
@@ -238,9 +239,11 @@ def _expand_cells(
     dimensions: list[Dimension],
     resolutions: dict[str, int],
     problems: list[Problem],
+    implicit: dict[str, str],
 ) -> tuple[list[Cell], list[BatchKey]]:
     """The cells in display order, and the batch key of each."""
     resolver = CellResolver(base, resolutions)
+    contexts: dict[frozenset[str], str] = {}
     steps = [
         [
             resolver.prepare([Assignment(a, where, i, values) for a, where, values in zip(d.axes, d.fields, d.values)])
@@ -262,7 +265,7 @@ def _expand_cells(
             continue
         cells.append(
             Cell(
-                id=_cell_id(resolved.identity, seen_ids),
+                id=_cell_id(resolved.identity + _implicit_text(implicit, resolved.params, contexts), seen_ids),
                 index=index,
                 coords=dict(zip(names, combo)),
                 labels=dict(zip(names, texts)),
@@ -271,6 +274,16 @@ def _expand_cells(
         )
         keys.append(resolved.batch_key)
     return cells, keys
+
+
+def _implicit_text(implicit: dict[str, str], params: dict[str, Any], cache: dict[frozenset[str], str]) -> str:
+    """The backend's implicit state for the parameters this cell leaves unset, as text for its id."""
+    if not implicit:
+        return ""
+    unset = frozenset(name for name in implicit if name not in params)
+    if unset not in cache:
+        cache[unset] = "\n" + json.dumps({name: implicit[name] for name in sorted(unset)}) if unset else ""
+    return cache[unset]
 
 
 def _cell_id(identity: str, seen: dict[str, int]) -> str:

@@ -34,6 +34,12 @@ class Capabilities:
     max_side: int = 4096
     refusals: dict[str, str] = field(default_factory=dict)
     """Why a parameter the engine knows is not supported here, where there is more to say than no."""
+    implicit: dict[str, str] = field(default_factory=dict)
+    """What the backend uses for a parameter a cell leaves unset (the loaded checkpoint, the input image).
+
+    Part of the id of every cell that leaves it unset, so changing it makes new cells instead of reusing
+    images it did not make. Empty leaves ids as they always were.
+    """
 
     def supports(self, param: str) -> bool:
         """Whether ``param`` is applied; families are listed as ``lora:*`` or ``setting:*``."""

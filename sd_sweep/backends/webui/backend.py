@@ -13,6 +13,7 @@ matrix does. Checkpoint, VAE, clip skip and ``setting:KEY`` go through ``p.overr
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 import importlib.util
 import logging
@@ -225,6 +226,7 @@ class WebUIBackend(Backend):
         self.save_samples = save_samples
         self.forge = is_forge()
         self.calls = 0
+        self._input_digest_cache: str | None = None
         self._host = host_axes(is_img2img)
         self._host_xs: dict[str, list[Any]] = {}
 
@@ -261,7 +263,35 @@ class WebUIBackend(Backend):
             min_side=64,
             max_side=4096,
             refusals=refusals,
+            implicit=self._implicit(shared),
         )
+
+    def _implicit(self, shared: Any) -> dict[str, str]:
+        """The models the WebUI has selected and the tab's input image: what a cell uses when it sets none."""
+        opts = getattr(shared, "opts", None)
+        overrides = getattr(self.p, "override_settings", None) or {}
+        implicit = {}
+        for name, key in (("checkpoint", SETTING_KEYS["checkpoint"]), ("vae", SETTING_KEYS["vae"])):
+            value = overrides.get(key, getattr(opts, key, None))
+            if value not in (None, ""):
+                implicit[name] = str(value)
+        modules = getattr(opts, "forge_additional_modules", None)
+        if modules:
+            implicit["vae"] = ", ".join(map(str, modules))
+        if self.is_img2img and not self.base_init_images:
+            implicit["init_images"] = self._input_digest()
+        return implicit
+
+    def _input_digest(self) -> str:
+        """A digest of the tab's input images and mask (computed once per backend: images are large)."""
+        if self._input_digest_cache is None:
+            digest = hashlib.sha1()
+            for image in [*(getattr(self.p, "init_images", None) or []), getattr(self.p, "image_mask", None)]:
+                if image is not None and hasattr(image, "tobytes"):
+                    digest.update(f"{image.mode} {image.size}".encode())
+                    digest.update(image.tobytes())
+            self._input_digest_cache = digest.hexdigest()[:16]
+        return self._input_digest_cache
 
     def _samplers(self) -> tuple[str, ...]:
         sd_samplers = _m("sd_samplers")
