@@ -28,9 +28,14 @@ from sd_sweep.backends.diffusers.catalog import (
     DiffusersCatalog,
     SamplerSpec,
     check_model_source,
+    model_name,
     runtime_problem,
     scheduler_config,
 )
+from sd_sweep.backends.diffusers.conditioning import EncoderSpec, chunk_count, encode_prompts
+from sd_sweep.backends.diffusers.families import SDXL, TITLES, detect_family
+from sd_sweep.backends.diffusers.loading import load_lora, load_vae, single_file_options
+from sd_sweep.backends.diffusers.prompt_syntax import extract_networks
 from sd_sweep.backends.diffusers.tiny_model import ensure_tiny_model, quiet_hf_output
 from sd_sweep.core.errors import BackendError
 from sd_sweep.core.infotext import build_infotext
@@ -86,9 +91,20 @@ class DiffusersBackend(Backend):
         *,
         device: str | None = None,
         dtype: str | None = None,
+        models_dir: str | Path | None = None,
+        vae_dir: str | Path | None = None,
+        lora_dir: str | Path | None = None,
     ) -> None:
-        self._model = Path(model).expanduser() if model is not None else None
-        self.catalog = DiffusersCatalog(self._model)
+        self.catalog = DiffusersCatalog(model, models_dir=models_dir, vae_dir=vae_dir, lora_dir=lora_dir)
+        self._model = self.catalog.model
+        self._loaded_source: Path | None = None
+        self._family = ""
+        self._own_vae: Any = None
+        self._vae_name: str | None = None
+        self._adapters: dict[str, str] = {}
+        self._active_loras: tuple[tuple[str, float], ...] = ()
+        self.loads = 0
+        """How many times a checkpoint was loaded (a checkpoint axis loads each checkpoint once)."""
         self._device_arg = device
         self._dtype_arg = dtype
         if dtype is not None and _dtype_name(dtype) is None:
@@ -103,7 +119,14 @@ class DiffusersBackend(Backend):
     @property
     def model_name(self) -> str:
         """The name written as "Model" in infotexts: the checkpoint's file or folder name."""
+        if self._loaded_source is not None:
+            return model_name(self._loaded_source)
         return self.catalog.model_name
+
+    @property
+    def family(self) -> str:
+        """ "sd1", "sd2" or "sdxl" once a model is loaded, else ""."""
+        return self._family
 
     @property
     def device(self) -> str:
@@ -162,7 +185,10 @@ class DiffusersBackend(Backend):
             return []
         params = {**DEFAULTS, **{k: v for k, v in request.params.items() if v is not None}}
         with self._lock:
-            pipe = self._load()
+            source = self._source_for(params)
+            pipe = self._load(source)
+            self._apply_vae(pipe, params.get("vae"))
+            self._apply_loras(pipe, request.prompts)
             scheduler = self._scheduler(str(params["sampler_name"]), str(params["scheduler"]))
             call = self._call_kwargs(pipe, request, params)
             pipe.scheduler = scheduler
@@ -190,6 +216,12 @@ class DiffusersBackend(Backend):
             if self._pipe is None:
                 return
             self._pipe = None
+            self._own_vae = None
+            self._vae_name = None
+            self._adapters.clear()
+            self._active_loras = ()
+            self._loaded_source = None
+            self._family = ""
             self._schedulers.clear()
             import gc
 
@@ -214,49 +246,103 @@ class DiffusersBackend(Backend):
             name = "float16" if self.device.startswith("cuda") else "float32"
         return getattr(torch, name)
 
-    def _load(self) -> StableDiffusionPipeline:
+    def _source_for(self, params: dict[str, Any]) -> Path:
+        """The checkpoint of a batch: its ``checkpoint`` parameter, else ``model``, else the tiny model."""
+        name = params.get("checkpoint")
+        if name is not None and str(name) != "":
+            if self.catalog.folders.models_dir is None:
+                msg = f"checkpoint {name!r} was asked for but no --models folder was given"
+                raise BackendError(msg)
+            return self.catalog.folders.checkpoint_path(str(name))
+        if self._loaded_source is not None and self._model is None:
+            return self._loaded_source
+        return self._model if self._model is not None else ensure_tiny_model()
+
+    def _load(self, source: Path | None = None) -> StableDiffusionPipeline:
+        """The pipeline of ``source``; another checkpoint is released first, so one model is on the device."""
         with self._lock:
+            source = source if source is not None else self._source_for({})
+            if self._pipe is not None and self._loaded_source != source:
+                self.close()
             if self._pipe is None:
-                self._pipe = self._load_pipeline()
+                self._pipe = self._load_pipeline(source)
+                self._loaded_source = source
+                self._own_vae = self._pipe.vae
                 self._base_scheduler_config = dict(self._pipe.scheduler.config)
                 self._schedulers.clear()
+                self.loads += 1
             return self._pipe
 
-    def _load_pipeline(self) -> StableDiffusionPipeline:
+    def _apply_vae(self, pipe: Any, name: Any) -> None:
+        """Swap in the VAE of ``name`` ("Automatic"/"None"/missing: the checkpoint's own)."""
+        wanted = None if name is None else str(name)
+        path = self.catalog.folders.vae_path(wanted) if wanted is not None else None
+        key = None if path is None else wanted
+        if key == self._vae_name:
+            return
+        if path is None:
+            pipe.vae = self._own_vae
+        else:
+            pipe.vae = load_vae(path, self._family, dtype=self._torch_dtype(), device=self.device)
+        self._vae_name = key
+
+    def _apply_loras(self, pipe: Any, prompts: list[str]) -> None:
+        """Activate the LoRAs of the batch's tags at their weights (the first prompt's, as the WebUI does;
+        the planner never batches prompts with different tags)."""
+        _, tags = _split_networks(prompts[0] if prompts else "")
+        weights: dict[str, float] = {}
+        for tag in tags:
+            if tag.network not in ("lora", "lyco"):
+                msg = f"the diffusers backend applies only lora and lyco tags, not {tag.text}"
+                raise BackendError(msg)
+            weights[tag.name] = weights.get(tag.name, 0.0) + tag.weight
+        wanted = tuple(sorted(weights.items()))
+        if wanted == self._active_loras:
+            return
+        for name in weights:
+            if name not in self._adapters:
+                self._adapters[name] = load_lora(pipe, self.catalog.folders.lora_path(name), len(self._adapters))
+        if wanted:
+            pipe.enable_lora()
+            pipe.set_adapters([self._adapters[n] for n, _ in wanted], adapter_weights=[w for _, w in wanted])
+        elif self._adapters:
+            pipe.disable_lora()
+        self._active_loras = wanted
+
+    def _load_pipeline(self, source: Path) -> StableDiffusionPipeline:
         problem = runtime_problem()
         if problem is not None:
             raise BackendError(problem)
-        from diffusers import StableDiffusionPipeline
+        from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-        source = self._model if self._model is not None else ensure_tiny_model()
         check_model_source(source)
+        family = detect_family(source)
+        pipeline_class: Any = StableDiffusionXLPipeline if family == SDXL else StableDiffusionPipeline
         options = {
             "torch_dtype": self._torch_dtype(),
             "local_files_only": True,
-            "safety_checker": None,
-            "requires_safety_checker": False,
         }
+        if family != SDXL:
+            options.update(safety_checker=None, requires_safety_checker=False)
+        if source.is_file():
+            options.update(single_file_options(source, family))
         try:
             with quiet_hf_output(), warnings.catch_warnings():
                 # "torch_dtype" is what every diffusers version accepts; newer ones also take "dtype".
                 warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
                 if source.is_dir():
-                    pipe = StableDiffusionPipeline.from_pretrained(source, **options)
+                    pipe = pipeline_class.from_pretrained(source, **options)
                 else:
-                    pipe = StableDiffusionPipeline.from_single_file(str(source), **options)
+                    pipe = pipeline_class.from_single_file(str(source), **options)
                 pipe = pipe.to(self.device)
         except BackendError:
             raise
         except Exception as exc:
-            hint = (
-                " (single-file checkpoints need their diffusers configs in the Hugging Face cache; "
-                "or convert the checkpoint to a diffusers folder)"
-                if source.is_file()
-                else ""
-            )
-            msg = f"could not load model {source}: {type(exc).__name__}: {exc}{hint}"
+            title = TITLES.get(family, family)
+            msg = f"could not load {title} model {source}: {type(exc).__name__}: {exc}"
             raise BackendError(msg) from exc
         pipe.set_progress_bar_config(disable=True)
+        self._family = family
         return pipe
 
     def _scheduler(self, sampler_name: str, schedule: str) -> Any:
@@ -290,8 +376,6 @@ class DiffusersBackend(Backend):
             raise BackendError(f"steps must be at least 1, got {steps}")
         generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in request.seeds]
         call: dict[str, Any] = {
-            "prompt": list(request.prompts),
-            "negative_prompt": list(request.negative_prompts),
             "num_inference_steps": steps,
             "guidance_scale": float(params["cfg_scale"]),
             "width": width,
@@ -299,17 +383,13 @@ class DiffusersBackend(Backend):
             "generator": generators,
             "output_type": "pil",
         }
-        if params.get("clip_skip") is not None:
-            clip_skip = webui_clip_skip_to_diffusers(params["clip_skip"])
-            layers = int(pipe.text_encoder.config.num_hidden_layers)
-            if clip_skip is not None and clip_skip >= layers:
-                msg = f"clip_skip {params['clip_skip']} is more than this model's {layers} text encoder layers"
-                raise BackendError(msg)
-            if clip_skip is not None:
-                call["prompt_embeds"] = _encode_prompts(pipe, call.pop("prompt"), clip_skip, self.device)
-                call["negative_prompt_embeds"] = _encode_prompts(
-                    pipe, call.pop("negative_prompt"), clip_skip, self.device
-                )
+        clip_skip = int(params.get("clip_skip") or 1)
+        encoders = [pipe.text_encoder, getattr(pipe, "text_encoder_2", None)]
+        layers = min(int(e.config.num_hidden_layers) for e in encoders if e is not None)
+        if clip_skip - 1 >= layers:
+            msg = f"clip_skip {params['clip_skip']} is more than this model's {layers} text encoder layers"
+            raise BackendError(msg)
+        call.update(self._conditioning(pipe, request, clip_skip))
         strength = float(params.get("subseed_strength") or 0.0)
         if strength > 0:
             if params.get("subseed") is None:
@@ -318,6 +398,35 @@ class DiffusersBackend(Backend):
                 pipe, generators, subseed=int(params["subseed"]), strength=strength, width=width, height=height
             )
         return call
+
+    def _conditioning(self, pipe: Any, request: GenerationRequest, clip_skip: int) -> dict[str, Any]:
+        """Prompt and negative prompt embeddings by the WebUI's rules (``conditioning``), of equal length."""
+        import torch
+
+        specs = self._encoder_specs(pipe)
+        prompts = [_split_networks(p)[0] for p in request.prompts]
+        negatives = [_split_networks(p)[0] for p in request.negative_prompts]
+        count = max(chunk_count(specs[0].tokenizer, prompts), chunk_count(specs[0].tokenizer, negatives))
+        dtype = pipe.unet.dtype
+        with torch.inference_mode():
+            cond, pooled = encode_prompts(specs, prompts, clip_skip, self.device, dtype, chunks=count)
+            if self._family == SDXL and all(n == "" for n in negatives):
+                # The WebUI (as diffusers) gives SDXL zeros for an empty negative prompt.
+                uncond, uncond_pooled = torch.zeros_like(cond), torch.zeros_like(pooled)
+            else:
+                uncond, uncond_pooled = encode_prompts(specs, negatives, clip_skip, self.device, dtype, chunks=count)
+        call = {"prompt_embeds": cond, "negative_prompt_embeds": uncond}
+        if self._family == SDXL:
+            call.update(pooled_prompt_embeds=pooled, negative_pooled_prompt_embeds=uncond_pooled)
+        return call
+
+    def _encoder_specs(self, pipe: Any) -> list[EncoderSpec]:
+        if self._family == SDXL:
+            return [
+                EncoderSpec(pipe.tokenizer, pipe.text_encoder, layer=-2),
+                EncoderSpec(pipe.tokenizer_2, pipe.text_encoder_2, layer=-2, pooled=True),
+            ]
+        return [EncoderSpec(pipe.tokenizer, pipe.text_encoder)]
 
     def _variation_latents(
         self,
@@ -352,27 +461,11 @@ class DiffusersBackend(Backend):
         return torch.stack(noises)
 
 
-def _encode_prompts(pipe: StableDiffusionPipeline, texts: list[str], clip_skip: int, device: str) -> torch.Tensor:
-    """CLIP embeddings from ``clip_skip`` layers before the last, through the final layer norm.
-
-    Done here rather than through the pipeline's ``clip_skip`` because the WebUI also applies clip
-    skip to the negative prompt (diffusers does not), and because diffusers <= 0.42 reaches for
-    ``text_encoder.text_model``, which transformers 5 no longer has.
-    """
-    import torch
-
-    tokens = pipe.tokenizer(
-        texts,
-        padding="max_length",
-        max_length=pipe.tokenizer.model_max_length,
-        truncation=True,
-        return_tensors="pt",
-    )
-    encoder = pipe.text_encoder
-    with torch.inference_mode():
-        hidden = encoder(tokens.input_ids.to(device), output_hidden_states=True).hidden_states[-(clip_skip + 1)]
-        final_norm = getattr(encoder, "text_model", encoder).final_layer_norm
-        return final_norm(hidden).to(dtype=encoder.dtype, device=device)
+def _split_networks(prompt: str) -> tuple[str, list[Any]]:
+    try:
+        return extract_networks(prompt)
+    except ValueError as exc:
+        raise BackendError(str(exc)) from None
 
 
 def _slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:

@@ -363,7 +363,18 @@ class DiffusersCatalog:
     default) does when torch and diffusers import, else uses the built-in table.
     """
 
-    def __init__(self, model: str | Path | None = None, *, installed: bool | None = None) -> None:
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        *,
+        installed: bool | None = None,
+        models_dir: str | Path | None = None,
+        vae_dir: str | Path | None = None,
+        lora_dir: str | Path | None = None,
+    ) -> None:
+        self.folders = ModelFolders.of(models_dir, vae_dir, lora_dir)
+        if model is None and self.folders.checkpoints:
+            model = next(iter(self.folders.checkpoints.values()))
         self.model = Path(model).expanduser() if model is not None else None
         self._installed = installed
         self._capabilities: Capabilities | None = None
@@ -391,10 +402,21 @@ class DiffusersCatalog:
     def capabilities(self) -> Capabilities:
         if self._capabilities is None:
             multiple, min_side = model_geometry(self.model)
+            folders = self.folders
+            params = set(SUPPORTED_PARAMS)
+            choices = {"sampler_name": self.available_samplers(), "scheduler": self.available_schedules()}
+            if folders.models_dir is not None:
+                params.add("checkpoint")
+                choices["checkpoint"] = tuple(folders.checkpoints)
+            if folders.vae_dir is not None:
+                params.add("vae")
+                choices["vae"] = ("Automatic", "None", *folders.vaes)
+            if folders.lora_dir is not None:
+                params.update(("lora:*", "lyco:*"))
             self._capabilities = Capabilities(
                 name="diffusers",
-                params=SUPPORTED_PARAMS,
-                choices={"sampler_name": self.available_samplers(), "scheduler": self.available_schedules()},
+                params=frozenset(params),
+                choices=choices,
                 size_multiple=multiple,
                 min_side=min_side,
                 max_side=4096,
@@ -418,8 +440,140 @@ class DiffusersCatalog:
             if not missing_packages(requires) and any(self.combination_problem(s, name) is None for s in samplers)
         )
 
+    def network_problems(self, plan: Plan) -> list[Problem]:
+        return network_problems(plan, self.folders)
+
     def check_plan(self, plan: Plan) -> None:
-        """Refuse sampler and schedule-type pairs that cannot run, before the first image."""
+        """Refuse sampler and schedule-type pairs that cannot run, and extra-network tags naming no
+        file of ``--lora-dir``, before the first image."""
         problems = pair_problems(plan, self.combination_problem)
+        problems += self.network_problems(plan)
         if problems:
             raise SpecError(problems)
+
+
+VAE_SUFFIXES = (".safetensors", ".ckpt", ".pt")
+LORA_SUFFIXES = (".safetensors", ".pt", ".ckpt")
+
+
+@dataclass(frozen=True)
+class ModelFolders:
+    """The files of ``--models``, ``--vae-dir`` and ``--lora-dir``: the choices of the ``checkpoint``
+    and ``vae`` parameters and the names ``<lora:NAME:w>`` tags may use. Listed from the file names
+    alone (no torch, nothing loaded).
+
+    Checkpoints are single files (named by their path in the folder, e.g. ``sub/model.safetensors``,
+    and by their stem when that is unique) and diffusers folders (by folder name); VAEs are single
+    files and diffusers VAE folders (a ``config.json``); LoRAs are single files, named by their stem
+    as the WebUI names them.
+    """
+
+    models_dir: Path | None = None
+    vae_dir: Path | None = None
+    lora_dir: Path | None = None
+    checkpoints: dict[str, Path] = field(default_factory=dict)
+    vaes: dict[str, Path] = field(default_factory=dict)
+    loras: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, models_dir: str | Path | None, vae_dir: str | Path | None, lora_dir: str | Path | None) -> ModelFolders:
+        folders = [Path(d).expanduser() if d is not None else None for d in (models_dir, vae_dir, lora_dir)]
+        for option, folder in zip(("--models", "--vae-dir", "--lora-dir"), folders):
+            if folder is not None and not folder.is_dir():
+                msg = f"{option} {folder}: no such folder"
+                raise BackendError(msg)
+        models, vaes, loras = folders
+        checkpoints: dict[str, Path] = {}
+        if models is not None:
+            checkpoints = _named_files(models, SINGLE_FILE_SUFFIXES, folder_marker="model_index.json")
+            if not checkpoints:
+                msg = f"--models {models}: no .safetensors/.ckpt files or diffusers folders in it"
+                raise BackendError(msg)
+        return cls(
+            models,
+            vaes,
+            loras,
+            checkpoints,
+            _named_files(vaes, VAE_SUFFIXES, folder_marker="config.json") if vaes is not None else {},
+            {p.stem: p for p in _files(loras, LORA_SUFFIXES)} if loras is not None else {},
+        )
+
+    def checkpoint_path(self, name: str) -> Path:
+        try:
+            return self.checkpoints[name]
+        except KeyError:
+            msg = f"unknown checkpoint {name!r}; available in {self.models_dir}: {', '.join(self.checkpoints)}"
+            raise BackendError(msg) from None
+
+    def vae_path(self, name: str) -> Path | None:
+        """The VAE file of ``name``; None for "Automatic" and "None" (the checkpoint's own VAE)."""
+        if name in ("Automatic", "None", ""):
+            return None
+        try:
+            return self.vaes[name]
+        except KeyError:
+            where = f"in {self.vae_dir}" if self.vae_dir else "(no --vae-dir given)"
+            msg = f"unknown VAE {name!r}; available {where}: {', '.join(self.vaes) or 'none'}"
+            raise BackendError(msg) from None
+
+    def lora_path(self, name: str) -> Path:
+        try:
+            return self.loras[name]
+        except KeyError:
+            where = f"in {self.lora_dir}" if self.lora_dir else "(no --lora-dir given)"
+            msg = f"unknown LoRA {name!r}; available {where}: {', '.join(self.loras) or 'none'}"
+            raise BackendError(msg) from None
+
+
+def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _named_files(folder: Path, suffixes: tuple[str, ...], *, folder_marker: str) -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    files = _files(folder, suffixes)
+    diffusers_dirs = sorted(p.parent for p in folder.rglob(folder_marker) if p.parent != folder)
+    diffusers_dirs = [d for d in diffusers_dirs if not any(parent in diffusers_dirs for parent in d.parents)]
+    files = [f for f in files if not any(d in f.parents for d in diffusers_dirs)]
+    for path in files:
+        names[path.relative_to(folder).as_posix()] = path
+    for path in diffusers_dirs:
+        names[path.relative_to(folder).as_posix()] = path
+    stems: dict[str, list[Path]] = {}
+    for path in files:
+        stems.setdefault(path.stem, []).append(path)
+    for stem, paths in stems.items():
+        if len(paths) == 1 and stem not in names:
+            names[stem] = paths[0]
+    return names
+
+
+def network_problems(plan: Plan, folders: ModelFolders) -> list[Problem]:
+    """Extra-network tags of the plan's prompts that name no file of ``--lora-dir``, or another network."""
+    from sd_sweep.backends.diffusers.prompt_syntax import extract_networks
+
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for cell in plan.cells:
+        for key in ("prompt", "negative_prompt"):
+            text = str(cell.params.get(key) or "")
+            if "<" not in text or text in seen:
+                continue
+            seen.add(text)
+            try:
+                _, tags = extract_networks(text)
+            except ValueError as exc:
+                problems.append(Problem(plan.field_of(key), text, str(exc)))
+                continue
+            for tag in tags:
+                if tag.network not in ("lora", "lyco"):
+                    reason = f"the diffusers backend applies only lora and lyco tags, not {tag.network}"
+                elif tag.name not in folders.loras:
+                    where = f"in {folders.lora_dir}" if folders.lora_dir else "(no --lora-dir given)"
+                    reason = f"no LoRA named {tag.name!r} {where}"
+                else:
+                    continue
+                problem = Problem(plan.field_of(key), tag.text, reason)
+                if problem not in problems:
+                    problems.append(problem)
+    return problems

@@ -378,3 +378,122 @@ def _tokenizer_files(folder: str | Path) -> tuple[dict[str, int], list[tuple[str
     lines = ["#version: 0.2"] + [f"{left} {right}" for left, right in merges]
     (folder / "merges.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return vocab, merges
+
+
+def tiny_family_configs(family: str) -> dict[str, dict[str, Any]]:
+    """The tiny configs of an SD 2.x ("sd2") or SDXL ("sdxl") architecture (SD 1.x: ``_configs("tiny")``).
+
+    SD 2.x differs from SD 1.x by its OpenCLIP-style text encoder ("gelu") and linear attention
+    projections; SDXL by two text encoders whose features are concatenated, and the pooled text and
+    image size ("text_time") added to the UNet's time embedding.
+    """
+    base = _configs("tiny")
+    if family == "sd2":
+        return {
+            **base,
+            "unet": {**base["unet"], "use_linear_projection": True},
+            "text_encoder": {**base["text_encoder"], "hidden_act": "gelu"},
+        }
+    if family == "sdxl":
+        time_dim = 8
+        return {
+            **base,
+            "unet": {
+                "sample_size": 8,
+                "in_channels": 4,
+                "out_channels": 4,
+                "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+                "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+                "block_out_channels": (32, 64),
+                "layers_per_block": 1,
+                "transformer_layers_per_block": (1, 1),
+                "cross_attention_dim": 64,
+                "attention_head_dim": (2, 4),
+                "use_linear_projection": True,
+                "addition_embed_type": "text_time",
+                "addition_time_embed_dim": time_dim,
+                "projection_class_embeddings_input_dim": 6 * time_dim + 32,
+                "norm_num_groups": 8,
+            },
+            "vae": {**base["vae"], "scaling_factor": 0.13025},
+            "text_encoder_2": {**base["text_encoder"], "hidden_act": "gelu"},
+        }
+    msg = f"family must be 'sd2' or 'sdxl', got {family!r}"
+    raise ValueError(msg)
+
+
+def build_tiny_family_dir(target: str | Path, family: str, *, seed: int = 0) -> Path:
+    """Build a tiny random pipeline of ``family`` ("sd1", "sd2" or "sdxl") as a diffusers folder."""
+    if family == "sd1":
+        return build_tiny_pipeline_dir(target, seed=seed, size="tiny")
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    configs = tiny_family_configs(family)
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tok_dir, quiet_hf_output():
+        vocab, _ = _tokenizer_files(tok_dir)
+        special = {"bos_token_id": vocab["<|startoftext|>"], "eos_token_id": vocab["<|endoftext|>"]}
+        tokenizer = CLIPTokenizer.from_pretrained(tok_dir, model_max_length=77)
+        # OpenCLIP pads with "!" (id 0), as SD 2.x and SDXL's second tokenizer do.
+        open_tokenizer = CLIPTokenizer.from_pretrained(tok_dir, model_max_length=77, pad_token="!")
+
+        def text_config(name: str, pad: int) -> CLIPTextConfig:
+            config = CLIPTextConfig(**{**configs[name], **special, "pad_token_id": pad})
+            config.vocab_size = max(config.vocab_size, len(vocab))
+            return config
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            unet = UNet2DConditionModel(**configs["unet"])
+            vae = AutoencoderKL(**configs["vae"])
+            models = [unet, vae]
+            if family == "sd2":
+                text_encoder = CLIPTextModel(text_config("text_encoder", 0))
+                models.append(text_encoder)
+            else:
+                text_encoder = CLIPTextModel(text_config("text_encoder", special["eos_token_id"]))
+                text_encoder_2 = CLIPTextModelWithProjection(text_config("text_encoder_2", 0))
+                models += [text_encoder, text_encoder_2]
+            for model in models:
+                _perturb_norms(model)
+            _boost_cross_attention(unet)
+        if family == "sd2":
+            pipe: Any = StableDiffusionPipeline(
+                vae=vae,
+                text_encoder=text_encoder,
+                tokenizer=open_tokenizer,
+                unet=unet,
+                scheduler=PNDMScheduler(**configs["scheduler"]),
+                safety_checker=None,
+                feature_extractor=None,
+                requires_safety_checker=False,
+            )
+        else:
+            scheduler = {
+                k: v for k, v in configs["scheduler"].items() if k not in ("skip_prk_steps", "set_alpha_to_one")
+            }
+            pipe = StableDiffusionXLPipeline(
+                vae=vae,
+                text_encoder=text_encoder,
+                text_encoder_2=text_encoder_2,
+                tokenizer=tokenizer,
+                tokenizer_2=open_tokenizer,
+                unet=unet,
+                scheduler=EulerDiscreteScheduler(**scheduler, timestep_spacing="leading"),
+            )
+        pipe.save_pretrained(target, safe_serialization=True)
+    (target / MARKER_FILE).write_text(
+        json.dumps({"format": FORMAT_VERSION, "seed": seed, "size": "tiny", "family": family}, sort_keys=True),
+        encoding="utf-8",
+    )
+    return target
