@@ -110,6 +110,12 @@ def stock_webui() -> tuple[Any, list[dict[str, Any]]]:
     def models() -> list:
         return [{"title": "a.safetensors [abc]", "model_name": "a"}]
 
+    app.state.options = {"sd_model_checkpoint": "a.safetensors [abc]", "sd_vae": "Automatic"}
+
+    @app.get("/sdapi/v1/options")
+    def get_options() -> dict:
+        return app.state.options
+
     @app.get("/sdapi/v1/progress")
     def progress() -> dict:
         return {"progress": 0.5, "state": {"sampling_step": 1, "sampling_steps": 2}}
@@ -169,6 +175,21 @@ def test_cli_url_falls_back_to_the_stock_api(tmp_path: Path):
         before = len(calls)
         assert cli.main(["run", str(spec), "--url", server.url, "--out", str(tmp_path / "out")]) == 0
         assert len(calls) == before
+
+
+def test_stock_api_cells_are_made_again_when_the_server_selects_another_model(tmp_path: Path):
+    app, calls = stock_webui()
+    with LiveServer(app) as server:
+        spec = write_spec(tmp_path, FALLBACK_SPEC)
+        command = ["run", str(spec), "--url", server.url, "--out", str(tmp_path / "out")]
+        assert cli.main(command) == 0
+        assert len(calls) == 2
+        app.state.options = {**app.state.options, "sd_model_checkpoint": "b.safetensors [def]"}
+        assert cli.main(command) == 0
+        assert len(calls) == 4
+        app.state.options = {**app.state.options, "sd_model_checkpoint": "a.safetensors [abc]"}
+        assert cli.main(command) == 0
+        assert len(calls) == 4
 
 
 def test_sdapi_backend_catalog_and_payloads(tmp_path: Path):

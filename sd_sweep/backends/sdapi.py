@@ -69,8 +69,23 @@ class SdapiBackend(Backend):
                 "styles": self._list("/sdapi/v1/prompt-styles", "name"),
             }
             choices = {k: v for k, v in choices.items() if v and v != ("Automatic",)}
-            self._caps = Capabilities(name="sdapi", params=frozenset(params), choices=choices, min_side=64)
+            self._caps = Capabilities(
+                name="sdapi", params=frozenset(params), choices=choices, min_side=64, implicit=self._loaded_models()
+            )
         return self._caps
+
+    def _loaded_models(self) -> dict[str, str]:
+        """The checkpoint and VAE the server has selected: what a cell that sets neither is made with."""
+        try:
+            options = self.http.json("GET", "/sdapi/v1/options")
+        except SweepHTTPError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        if not isinstance(options, dict):
+            return {}
+        implicit = {name: options.get(key) for name, key in SETTING_KEYS.items() if name in ("checkpoint", "vae")}
+        return {name: str(value) for name, value in implicit.items() if value not in (None, "")}
 
     def payloads(self, request: GenerationRequest) -> list[tuple[int, dict[str, Any]]]:
         """``(images, payload)`` per call, in order (see the module docstring for the grouping)."""
