@@ -70,7 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="local diffusers folder or .safetensors/.ckpt file (default: a tiny model)")
+    parser.add_argument(
+        "--model",
+        help="local SD 1.x/2.x/SDXL diffusers folder or .safetensors/.ckpt file (default: the first of --models, "
+        "else a tiny model)",
+    )
+    parser.add_argument("--models", type=Path, help="folder of checkpoints: the choices of the checkpoint parameter")
+    parser.add_argument("--vae-dir", type=Path, help="folder of VAEs: the choices of the vae parameter")
+    parser.add_argument("--lora-dir", type=Path, help="folder of LoRAs: the names <lora:NAME:weight> tags use")
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
 
 
@@ -99,7 +106,13 @@ def _print_problems(exc: SpecError) -> None:
 def _backend(args: argparse.Namespace) -> Backend:
     from sd_sweep.backends.diffusers.backend import DiffusersBackend
 
-    return DiffusersBackend(args.model, device=args.device)
+    return DiffusersBackend(
+        args.model,
+        device=args.device,
+        models_dir=getattr(args, "models", None),
+        vae_dir=getattr(args, "vae_dir", None),
+        lora_dir=getattr(args, "lora_dir", None),
+    )
 
 
 def cmd_schema(_: argparse.Namespace) -> int:
@@ -136,7 +149,7 @@ def _plan_embedded(
     from sd_sweep.backends.diffusers.catalog import DiffusersCatalog
     from sd_sweep.core.planner import build_plan
 
-    catalog = DiffusersCatalog(args.model)
+    catalog = DiffusersCatalog(args.model, models_dir=args.models, vae_dir=args.vae_dir, lora_dir=args.lora_dir)
     plan = build_plan(spec, catalog.capabilities(), seed_resolutions=seed_resolutions)
     catalog.check_plan(plan)
     about = {
