@@ -4,6 +4,8 @@ Builds (or reuses) a randomly initialised model locally, so it runs offline:
 
     python benchmarks/bench_backend.py --size tiny --width 64 --height 64 --steps 4
     python benchmarks/bench_backend.py --size sd15 --width 512 --height 512 --steps 20 --device cuda --batch 8
+    python benchmarks/bench_backend.py --size sdxl --device cuda --dtype float16 --batch 4   # 1024 px, 20 steps
+    python benchmarks/bench_backend.py --size sdxl-tiny --steps 2 --batch 2                  # CPU smoke run
 
 Random weights compute exactly as much as trained ones, so the timings hold for a real SD 1.5
 checkpoint of the same size (``--model`` benchmarks one of those instead).
@@ -83,6 +85,16 @@ def model_path(size: str, model: str | None, cache: Path | None) -> Path:
         return Path(model)
     if size == "tiny":
         return tiny_model.ensure_tiny_model(cache / tiny_model.TINY_MODEL_NAME if cache else None)
+    if size in ("sdxl", "sdxl-tiny"):
+        folder = (cache or tiny_model.default_model_dir().parent) / f"random-{size}-seed0"
+        if not (folder / tiny_model.MARKER_FILE).is_file():
+            started = time.perf_counter()
+            if size == "sdxl-tiny":
+                tiny_model.build_tiny_family_dir(folder, "sdxl")
+            else:
+                build_random_sdxl(folder)
+            print(f"built random {size} model in {folder} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        return folder
     folder = (cache or tiny_model.default_model_dir().parent) / "random-sd15-seed0"
     marker = folder / tiny_model.MARKER_FILE
     if not (marker.is_file() and json.loads(marker.read_text()).get("format") == tiny_model.FORMAT_VERSION):
@@ -92,9 +104,42 @@ def model_path(size: str, model: str | None, cache: Path | None) -> Path:
     return folder
 
 
+def build_random_sdxl(folder: Path) -> None:
+    """A randomly initialised SDXL-base-sized pipeline (2.6 G UNet parameters) saved in float16."""
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    from sd_sweep.backends.diffusers import tiny_model
+    from sd_sweep.backends.diffusers.loading import family_configs
+
+    configs = family_configs("sdxl")
+    strip = lambda c: {k: v for k, v in c.items() if not k.startswith("_") and k != "architectures"}  # noqa: E731
+    tokenizers = folder / "tok"
+    tokenizers.mkdir(parents=True, exist_ok=True)
+    tiny_model._tokenizer_files(tokenizers)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(**strip(configs["unet"])).half()
+        vae = AutoencoderKL(**strip(configs["vae"])).half()
+        text_encoder = CLIPTextModel(CLIPTextConfig(**strip(configs["text_encoder"]))).half()
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**strip(configs["text_encoder_2"]))).half()
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=CLIPTokenizer.from_pretrained(tokenizers, model_max_length=77),
+        tokenizer_2=CLIPTokenizer.from_pretrained(tokenizers, model_max_length=77, pad_token="!"),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(**strip(configs["scheduler"])),
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    (folder / tiny_model.MARKER_FILE).write_text(json.dumps({"size": "sdxl", "seed": 0}), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", choices=("tiny", "sd15"), default="tiny")
+    parser.add_argument("--size", choices=("tiny", "sd15", "sdxl", "sdxl-tiny"), default="tiny")
     parser.add_argument("--model", help="a diffusers folder or checkpoint file instead of a random model")
     parser.add_argument("--cache", type=Path, help="where random models are built (default: the sd-sweep cache)")
     parser.add_argument("--width", type=int, default=None, help="default: 64 for tiny, 512 for sd15")
@@ -118,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    tiny = args.size == "tiny" and not args.model
-    side = 64 if tiny else 512
+    tiny = args.size in ("tiny", "sdxl-tiny") and not args.model
+    side = 64 if tiny else 1024 if args.size == "sdxl" else 512
     params = {
         "steps": args.steps or (4 if tiny else 20),
         "cfg_scale": args.cfg_scale,
