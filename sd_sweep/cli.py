@@ -50,12 +50,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of run folders (default: %(default)s)")
     run.add_argument("--no-grid", action="store_true", help="save images only")
     run.add_argument("--pixel-budget", type=int, default=64_000_000, help="largest grid sheet in pixels")
-    run.add_argument("--url", help="run on a WebUI at this URL (its /sweep/v1 routes, else its stock /sdapi/v1)")
+    run.add_argument(
+        "--url",
+        action="append",
+        help="run on a WebUI at this URL (its /sweep/v1 routes, else its stock /sdapi/v1); "
+        "with --ray, repeat it for one worker per server (their stock /sdapi/v1)",
+    )
     run.add_argument("--auth", help="user:password of the WebUI's --api-auth")
     run.add_argument(
         "--mode", choices=("txt2img", "img2img"), default="txt2img", help="with --url (default: %(default)s)"
     )
     _add_backend_options(run)
+    run.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="run the batches on a pool of Ray actors: one per GPU, or one per --url; "
+        "ADDRESS of a cluster (host:port, ray://host:port, auto), else a local Ray",
+    )
+    run.add_argument(
+        "--ray-actors",
+        type=int,
+        metavar="N",
+        help="with --ray and the embedded backend: N actors (default: one per GPU, else one)",
+    )
 
     grid = commands.add_parser("grid", help="redraw the grids of a run folder with another layout")
     grid.add_argument("run_dir", type=Path)
@@ -253,16 +272,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     run_dir = args.out / spec.name
     stop = StopSignal()
-    if args.url:
+    urls: list[str] = args.url or []
+    if args.ray is not None:
+        return _run_on_ray(spec, args, run_dir, stop)
+    if len(urls) > 1:
+        raise SweepError("several --url run one sweep on a pool of servers: add --ray")
+    if args.ray_actors is not None:
+        raise SweepError("--ray-actors needs --ray")
+    if urls:
         from sd_sweep.remote import run_remote
 
-        code = run_remote(spec, args.url, run_dir, auth=args.auth, mode=args.mode)
+        url = urls[0]
+        code = run_remote(spec, url, run_dir, auth=args.auth, mode=args.mode)
         if code is not None:
             return code
         from sd_sweep.backends.sdapi import SdapiBackend
 
-        print(f"{args.url} has no /sweep/v1 routes: driving its /sdapi/v1/{args.mode} batch by batch", file=sys.stderr)
-        backend: Backend = SdapiBackend(args.url, auth=args.auth, mode=args.mode)
+        print(f"{url} has no /sweep/v1 routes: driving its /sdapi/v1/{args.mode} batch by batch", file=sys.stderr)
+        backend: Backend = SdapiBackend(url, auth=args.auth, mode=args.mode)
     else:
         backend = _backend(args)
     with _interrupt_on_ctrl_c(stop):
@@ -275,6 +302,54 @@ def cmd_run(args: argparse.Namespace) -> int:
             draw_grids=not args.no_grid,
             pixel_budget=args.pixel_budget,
         )
+    _print_result(result)
+    print(json.dumps(summary(result)))
+    return 0 if result.state == "finished" else 130
+
+
+def _run_on_ray(spec: Spec, args: argparse.Namespace, run_dir: Path, stop: StopSignal) -> int:
+    """Plan here, run the batches on Ray actors (one per GPU or per --url), save them all here."""
+    from sd_sweep.backends.ray import pool as ray_pool
+    from sd_sweep.core.run import run_sweep, summary
+
+    urls: list[str] = args.url or []
+    if args.ray_actors is not None and args.ray_actors < 1:
+        raise SweepError(f"--ray-actors must be at least 1 (got {args.ray_actors})")
+    if urls and args.ray_actors is not None:
+        raise SweepError("--ray-actors is for the embedded backend; with --url there is one actor per server")
+    if urls:
+        from sd_sweep.backends.sdapi import SdapiBackend
+
+        backend: Backend = SdapiBackend(urls[0], auth=args.auth, mode=args.mode)
+    else:
+        backend = _backend(args)
+    started = ray_pool.connect(args.ray or None)
+    try:
+        if urls:
+            workers = ray_pool.webui_workers(urls, auth=args.auth, mode=args.mode)
+            print(
+                f"Ray: {len(workers)} workers, one per server, each on its stock /sdapi/v1/{args.mode}",
+                file=sys.stderr,
+            )
+        else:
+            workers = ray_pool.embedded_workers(args.model, args.device, actors=args.ray_actors)
+            print(f"Ray: {len(workers)} workers ({', '.join(w.name for w in workers)})", file=sys.stderr)
+        with ray_pool.RayPool(workers) as pool, _interrupt_on_ctrl_c(stop):
+            result = run_sweep(
+                spec,
+                backend,
+                run_dir,
+                observer=TerminalProgress(),
+                stop=stop,
+                draw_grids=not args.no_grid,
+                pixel_budget=args.pixel_budget,
+                dispatcher=pool,
+            )
+        loads = pool.stats.loads
+        print(f"Ray: {loads} model load{'s' if loads != 1 else ''} handed out", file=sys.stderr)
+    finally:
+        if started:
+            ray_pool.shutdown()
     _print_result(result)
     print(json.dumps(summary(result)))
     return 0 if result.state == "finished" else 130
@@ -321,6 +396,9 @@ class TerminalProgress:
     def __init__(self) -> None:
         self.bar: Any = None
         self.plan: Plan | None = None
+        self.workers: dict[str, str] = {}
+        """With a pool: what each worker works on."""
+        self.worker_of: dict[int, str] = {}
 
     def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
         from tqdm import tqdm
@@ -332,10 +410,23 @@ class TerminalProgress:
         print(f"{plan.spec.name}: {total} images in {len(todo)} batches{note}", file=sys.stderr)
         self.bar = tqdm(total=total, unit="img", dynamic_ncols=True, file=sys.stderr)
 
+    def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
+        from sd_sweep.core.run import describe_cell
+
+        if self.plan is not None:
+            self.worker_of[number] = worker
+            self.workers[worker] = describe_cell(self.plan, cells[0])[:30]
+            self._show_workers()
+
+    def _show_workers(self) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"{len(self.workers)} working")
+            self.bar.set_postfix_str(" | ".join(f"{w}: {what}" for w, what in sorted(self.workers.items())))
+
     def batch_started(self, number: int, cells: list[Cell]) -> None:
         from sd_sweep.core.run import describe_cell
 
-        if self.bar is not None and self.plan is not None:
+        if self.bar is not None and self.plan is not None and not self.workers:
             self.bar.set_description(describe_cell(self.plan, cells[0])[:40])
 
     def step(self, step: int, total: int) -> None:
@@ -343,6 +434,10 @@ class TerminalProgress:
             self.bar.set_postfix_str(f"step {step}/{total}")
 
     def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
+        worker = self.worker_of.pop(number, None)
+        if worker is not None and worker not in self.worker_of.values():
+            self.workers.pop(worker, None)
+            self._show_workers()
         if self.bar is not None:
             self.bar.update(saved)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ class RunObserver:
     """Receives a run's progress; every method is optional."""
 
     def started(self, plan: Plan, todo: list[list[Cell]]) -> None: ...
+
+    def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
+        """A dispatcher handed batch ``number`` to ``worker`` (before ``batch_started``)."""
 
     def batch_started(self, number: int, cells: list[Cell]) -> None: ...
 
@@ -75,6 +79,56 @@ def request_for(batch: list[Cell], plan: Plan) -> GenerationRequest:
     )
 
 
+class BatchSink:
+    """Where a ``Dispatcher`` reports batches: saved in the run folder as they finish, in any order.
+
+    Called from one thread (the dispatcher's); ``finished`` hands the images to the run's saver.
+    """
+
+    def __init__(self, saver: BackgroundSaver, observer: RunObserver, stop: StopSignal, result: RunResult) -> None:
+        self._saver = saver
+        self._observer = observer
+        self._stop = stop
+        self._result = result
+        self._in_flight: dict[int, list[Cell]] = {}
+
+    def started(self, number: int, cells: list[Cell], worker: str) -> None:
+        self._in_flight[number] = cells
+        self._observer.batch_assigned(number, cells, worker)
+        self._observer.batch_started(number, cells)
+
+    def returned(self, number: int) -> None:
+        """Batch ``number`` went back to the queue unfinished (its worker was lost)."""
+        self._in_flight.pop(number, None)
+
+    def finished(self, number: int, cells: list[Cell], images: list[GeneratedImage]) -> None:
+        self._in_flight.pop(number, None)
+        if len(images) < len(cells) and not self._stop.interrupted:
+            msg = f"a worker returned {len(images)} images for a batch of {len(cells)}"
+            raise BackendError(msg)
+        saved = cells[: len(images)]
+        if saved:
+            self._saver.submit(saved, images)
+        self._result.generated.extend(c.id for c in saved)
+        self._observer.batch_finished(number, cells, len(images))
+
+    def in_flight(self) -> list[Cell]:
+        return [cell for cells in self._in_flight.values() for cell in cells]
+
+
+class Dispatcher(ABC):
+    """Generates a run's batches somewhere else than in this thread (a pool of workers), in any order."""
+
+    @abstractmethod
+    def dispatch(self, plan: Plan, todo: list[list[Cell]], sink: BatchSink, stop: StopSignal) -> None:
+        """Generate every batch of ``todo`` (``number`` is its index there), reporting each to ``sink``.
+
+        Returns when every batch is finished, or once ``stop`` is interrupted and what was in flight
+        has finished or was cancelled. Raises on an error that ends the run (after reporting every
+        batch that did finish).
+        """
+
+
 def run_sweep(
     spec: Spec,
     backend: Backend,
@@ -85,6 +139,7 @@ def run_sweep(
     stop: StopSignal | None = None,
     draw_grids: bool = True,
     pixel_budget: int = DEFAULT_PIXEL_BUDGET,
+    dispatcher: Dispatcher | None = None,
 ) -> RunResult:
     """Plan ``spec`` (reusing the run folder's seeds), generate what is missing, save and grid it.
 
@@ -94,6 +149,9 @@ def run_sweep(
 
     Raises ``SpecError`` before anything is generated when the spec is invalid. A backend error
     stops the run after saving everything finished; the failed cells are retried next time.
+
+    ``dispatcher`` generates the batches elsewhere (``backend`` then only plans and checks); the
+    run folder, grids and resume are the same.
     """
     started = time.monotonic()
     observer = observer or RunObserver()
@@ -111,9 +169,16 @@ def run_sweep(
     result.reused = [c.id for c in plan.cells if c.id in done]
     observer.started(plan, todo)
     current: list[Cell] = []
+    sink: BatchSink | None = None
     try:
         with BackgroundSaver(store) as saver:
-            for number, current in enumerate(todo):
+            if dispatcher is not None:
+                sink = BatchSink(saver, observer, stop, result)
+                dispatcher.dispatch(plan, todo, sink, stop)
+                todo_left: list[list[Cell]] = []
+            else:
+                todo_left = todo
+            for number, current in enumerate(todo_left):
                 if stop.interrupted:
                     result.state = "interrupted"
                     break
@@ -123,6 +188,8 @@ def run_sweep(
         if stop.interrupted and len(result.generated) + len(result.skipped) < sum(map(len, todo)):
             result.state = "interrupted"
     except Exception as exc:
+        if sink is not None:
+            current = sink.in_flight()
         result.state = "failed"
         result.error = f"{type(exc).__name__}: {exc}"
         store.record_failure([c.id for c in current if c.id not in result.generated], result.error)
