@@ -259,3 +259,24 @@ def test_plan_url_counts_a_downloaded_run(tmp_path: Path, capsys):
         assert cli.main(["plan", str(write_spec(tmp_path, smaller)), "--url", server.url, "--json", *out]) == 0
         folder = json.loads(capsys.readouterr().out)["run_folder"]
         assert (folder["done"], folder["to_generate"], folder["stale"]) == (4, 0, 4)
+
+
+def test_cells_made_with_another_model_are_new_cells(tmp_path: Path) -> None:
+    from sd_sweep.backends.diffusers.catalog import DiffusersCatalog
+    from sd_sweep.core.planner import build_plan
+    from sd_sweep.core.spec import spec_from_dict
+
+    spec = spec_from_dict({"base": {"prompt": "a cat", "seed": 1}, "axes": [{"param": "cfg_scale", "values": "5, 7"}]})
+    folders = []
+    for name in ("model-a", "model-b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model_index.json").write_text("{}")
+        folders.append(folder)
+
+    def ids(model: Path | None) -> list[str]:
+        return [c.id for c in build_plan(spec, DiffusersCatalog(model, installed=False).capabilities()).cells]
+
+    assert ids(folders[0]) != ids(folders[1])
+    assert ids(folders[0]) == ids(tmp_path / "model-a")
+    assert set(ids(None)).isdisjoint(ids(folders[0]))

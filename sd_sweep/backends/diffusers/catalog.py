@@ -420,6 +420,7 @@ class DiffusersCatalog:
                 size_multiple=multiple,
                 min_side=min_side,
                 max_side=4096,
+                implicit={} if self.model is None else {"checkpoint": self.model_name},
             )
         return self._capabilities
 
