@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 from modules import images, sd_models, sd_samplers, sd_vae, shared
 from modules.shared import opts, state
@@ -391,6 +392,14 @@ def process_images_inner(p):  # mirrors modules/processing.py: process_images_in
     )
 
 
+RE_EXTRA_NET = re.compile(r"<(\w+):([^>]+)>")
+"""modules/extra_networks.py ``re_extra_net``: the WebUI takes these tags out before sampling."""
+
+
+def _without_extra_networks(prompt):
+    return RE_EXTRA_NET.sub("", prompt)
+
+
 def _generate(p, prompts, negatives, seeds):
     from sd_sweep.core.ports import GenerationRequest
 
@@ -407,8 +416,8 @@ def _generate(p, prompts, negatives, seeds):
         params["clip_skip"] = clip_skip
     request = GenerationRequest(
         params=params,
-        prompts=list(prompts),
-        negative_prompts=list(negatives),
+        prompts=[_without_extra_networks(x) for x in prompts],
+        negative_prompts=[_without_extra_networks(x) for x in negatives],
         seeds=[int(s) for s in seeds],
         cell_ids=[str(i) for i in range(len(prompts))],
     )
