@@ -85,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     prune = commands.add_parser("prune", help="delete a run folder's images that are not cells of its current plan")
     prune.add_argument("run_dir", type=Path)
+
+    view = commands.add_parser("view", help="show a run folder in the browser (a viewer on 127.0.0.1)")
+    view.add_argument("run_dir", type=Path)
+    view.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    view.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+
+    export = commands.add_parser("export", help="write a folder that shows a run from disk, without a server")
+    export.add_argument("run_dir", type=Path)
+    export.add_argument("out_dir", type=Path)
     return parser
 
 
@@ -473,4 +482,51 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"schema": cmd_schema, "plan": cmd_plan, "run": cmd_run, "grid": cmd_grid, "prune": cmd_prune}
+def _existing_run(run_dir: Path) -> None:
+    from sd_sweep.core.store import RunStore
+
+    if not RunStore(run_dir).exists:
+        raise SweepError(f"{run_dir}: no run here (no plan.json, run.json or manifest.json)")
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    """Serve the viewer over one run folder until Ctrl-C; prints its address."""
+    from sd_sweep.viewer.server import make_server, viewer_url
+
+    _existing_run(args.run_dir)
+    if not 0 <= args.port <= 65535:
+        raise SweepError(f"--port must be 0..65535 (got {args.port})")
+    try:
+        server = make_server(args.run_dir, args.host, args.port)
+    except OSError as exc:
+        raise SweepError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc})") from None
+    host, port = server.server_address[:2]
+    print(viewer_url(str(host), int(port), args.run_dir.resolve().name), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a self-contained folder (page, index as data, thumbnails, images) that opens from disk."""
+    from sd_sweep.viewer.export import export_run
+
+    _existing_run(args.run_dir)
+    page = export_run(args.run_dir, args.out_dir)
+    print(page)
+    return 0
+
+
+COMMANDS = {
+    "schema": cmd_schema,
+    "plan": cmd_plan,
+    "run": cmd_run,
+    "grid": cmd_grid,
+    "prune": cmd_prune,
+    "view": cmd_view,
+    "export": cmd_export,
+}

@@ -1,0 +1,166 @@
+"""The viewer page in a real browser (Debian's Chromium through Playwright's Python API): served
+by ``python -m sd_sweep view``'s server and exported to a folder opened from ``file://``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sd_sweep.core.store import LOG, STATE
+from sd_sweep.viewer.export import export_run
+from sd_sweep.viewer.server import serve_in_thread
+from tests.viewer_runs import cell_at, make_run
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install -y chromium; .ci/run installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (requirements/common.txt)"
+    )
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 760})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> tuple[Path, dict]:
+    run_dir = tmp_path / "runs" / "look"
+    return run_dir, make_run(run_dir)
+
+
+def col_headers(page) -> list[str]:
+    return page.locator("#sv-grid thead th[data-value]").all_inner_texts()
+
+
+def row_headers(page) -> list[str]:
+    return page.locator("#sv-grid tbody th").all_inner_texts()
+
+
+def check_viewer(page, plan: dict, *, served: bool) -> None:
+    page.wait_for_selector("#sv-grid .sv-cell")
+    assert col_headers(page) == ["CFG scale: 3", "CFG scale: 4", "CFG scale: 5"]
+    assert row_headers(page) == ["Prompt S/R: cat", "Prompt S/R: dog"]
+    assert page.inner_text("#sv-page-title") == "Sampler: Euler"
+    page.wait_for_function("[...document.querySelectorAll('#sv-grid img')].every(i => i.complete)")
+
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    # pivot: CFG scale to the rows, so Prompt S/R takes the columns
+    page.select_option("select.sv-role-select[data-dim=cfg_scale]", "y")
+    assert row_headers(page) == ["CFG scale: 3", "CFG scale: 4", "CFG scale: 5"]
+    assert col_headers(page) == ["Prompt S/R: cat", "Prompt S/R: dog"]
+    # the sampler as the columns instead: prompt goes to the page selector
+    page.select_option("select.sv-role-select[data-dim=sampler_name]", "x")
+    assert col_headers(page) == ["Sampler: Euler", "Sampler: Euler a"]
+    assert page.inner_text("#sv-page-title") == "Prompt S/R: cat"
+    page.select_option("select.sv-role-select[data-dim=prompt_sr]", "x")
+    # hide a value
+    page.uncheck("input[data-dim=cfg_scale][data-value='1']")
+    assert row_headers(page) == ["CFG scale: 3", "CFG scale: 5"]
+    images = [u for u in requests if "/thumbs/" not in u and not u.startswith("data:")]
+    assert images == [], f"the layout changes asked the network for {images}"
+
+    # open a cell: its infotext; arrow keys move to the neighbours in the shown grid
+    first = cell_at(plan, cfg_scale=0, prompt_sr=0, sampler_name=0)
+    page.click(f".sv-cell[data-id='{first['id']}']")
+    page.wait_for_selector("#sv-lightbox:not([hidden])")
+    assert "CFG scale: 3.0" in page.inner_text("#sv-infotext")
+    assert page.inner_text("#sv-infotext").startswith("a cat")
+    image = page.get_attribute("#sv-lb-img", "src")
+    assert image.endswith(f"images/{first['id']}.png")
+    page.keyboard.press("ArrowRight")
+    assert page.inner_text("#sv-infotext").startswith("a dog")
+    page.keyboard.press("ArrowDown")
+    text = page.inner_text("#sv-infotext")
+    assert text.startswith("a dog")
+    assert "CFG scale: 5.0" in text  # the hidden 4 is skipped
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#sv-lightbox")
+
+    # placeholders: the Euler a page holds a failed and a pending cell
+    page.select_option("select[data-page=sampler_name]", "1")
+    failed = cell_at(plan, cfg_scale=0, prompt_sr=0, sampler_name=1)
+    pending = cell_at(plan, cfg_scale=2, prompt_sr=1, sampler_name=1)
+    assert "failed: RuntimeError: out of memory" in page.inner_text(f".sv-cell[data-id='{failed['id']}']")
+    assert page.inner_text(f".sv-cell[data-id='{pending['id']}']") == "pending"
+    assert page.locator(f".sv-cell[data-id='{pending['id']}'] img").count() == 0
+    page.click(f".sv-cell[data-id='{pending['id']}']")
+    assert page.inner_text("#sv-infotext") == "Not generated yet."
+    page.keyboard.press("Escape")
+    assert page.is_visible("#sv-sheets") is served
+
+
+def test_the_served_viewer_pivots_hides_opens_and_navigates(page, run, tmp_path: Path):
+    run_dir, plan = run
+    server, url = serve_in_thread(run_dir)
+    try:
+        page.goto(url)
+        check_viewer(page, plan, served=True)
+        page.screenshot(path=str(tmp_path / "viewer.png"))
+        assert (tmp_path / "viewer.png").stat().st_size > 1000
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_exported_folder_works_from_disk_without_a_server(page, run, tmp_path: Path):
+    run_dir, plan = run
+    index = export_run(run_dir, tmp_path / "export")
+    shutil.rmtree(run_dir)  # everything it shows is in the export
+    page.goto(index.as_uri())
+    check_viewer(page, plan, served=False)
+
+
+def test_a_running_sweep_fills_in_as_cells_finish(page, run):
+    run_dir, plan = run
+    last = cell_at(plan, cfg_scale=2, prompt_sr=1, sampler_name=0)
+    lines = (run_dir / LOG).read_text().splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line)["id"] != last["id"]]
+    (run_dir / LOG).write_text("".join(kept))
+    state = json.loads((run_dir / STATE).read_text())
+    (run_dir / STATE).write_text(json.dumps({**state, "state": "running"}))
+    server, url = serve_in_thread(run_dir)
+    try:
+        page.goto(url + "&poll=150")
+        cell = f".sv-cell[data-id='{last['id']}']"
+        page.wait_for_selector(cell)
+        assert page.inner_text(cell) == "pending"
+        (run_dir / LOG).write_text("".join(lines))
+        (run_dir / STATE).write_text(json.dumps({**state, "state": "finished"}))
+        page.wait_for_selector(f"{cell} img", timeout=5000)
+        assert "finished" in page.inner_text("#sv-status")
+    finally:
+        server.shutdown()
+        server.server_close()
