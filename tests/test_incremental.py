@@ -304,3 +304,15 @@ def test_script_makes_new_cells_for_another_img2img_input_image(webui):
     other = Image.new("RGB", (64, 64), (30, 200, 30))
     assert generated(webui, spec_text(CFG), is_img2img=True, init_images=[other])[0] == 2
     assert generated(webui, spec_text(CFG), is_img2img=True, init_images=[other])[0] == 0
+
+
+def test_the_script_and_the_api_say_how_many_images_of_earlier_versions_the_folder_keeps(webui, tmp_path: Path):
+    generated(webui, spec_text(CFG_GROWN))
+    count, res = generated(webui, spec_text(CFG))
+    assert count == 0 and "it keeps 1 image of earlier versions" in res.comments
+
+    with live_api(tmp_path / "runs") as api:
+        api.client.wait(api.client.submit(API_SPEC)["id"], poll=0.05, timeout=30)
+        shrunk = {**API_SPEC, "axes": [{"param": "cfg_scale", "values": "5"}, API_SPEC["axes"][1]]}
+        status = api.client.wait(api.client.submit(shrunk)["id"], poll=0.05, timeout=30)
+    assert status["state"] == "finished" and status["stale_images"] == 2

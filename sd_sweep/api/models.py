@@ -115,6 +115,8 @@ class JobStatus(BaseModel):
     eta_seconds: float | None = None
     errors: list[str] = []
     grids: int = 0
+    stale_images: int = 0
+    """Finished images in the run folder that belong to no cell of this sweep (earlier versions of it)."""
     links: JobLinks
 
 

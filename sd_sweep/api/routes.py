@@ -229,12 +229,14 @@ def job_links(job: Job) -> dict[str, str]:
 
 
 def job_status(manager: JobManager, job: Job) -> dict[str, Any]:
-    grids = 0
+    grids = stale = 0
     if job.state not in ("queued", "running"):
         try:
-            grids = len(manager.run_state(job).get("grids") or [])
+            state = manager.run_state(job)
         except (SweepError, OSError, ValueError):
-            grids = 0
+            state = {}
+        grids = len(state.get("grids") or [])
+        stale = int((state.get("counts") or {}).get("stale") or 0)
     return {
         "id": job.id,
         "name": job.name,
@@ -258,6 +260,7 @@ def job_status(manager: JobManager, job: Job) -> dict[str, Any]:
         "eta_seconds": job.eta_seconds,
         "errors": list(job.errors),
         "grids": grids,
+        "stale_images": stale,
         "links": job_links(job),
     }
 

@@ -336,6 +336,9 @@ def summary_comment(result: RunResult, *, random_seeds: bool = False) -> str:
     if missing > 0:
         parts.append(f"{missing} of {total} cells not generated yet (run the same sweep again to continue)")
     parts.append(f"run folder: {result.run_dir}")
+    if result.stale:
+        images = f"{result.stale} image{'s' if result.stale != 1 else ''}"
+        parts.append(f"it keeps {images} of earlier versions of the sweep (python -m sd_sweep prune removes them)")
     if random_seeds:
         parts.append(
             "seed -1: editing the sweep keeps the seeds drawn in this folder; "
