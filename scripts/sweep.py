@@ -6,6 +6,7 @@ from modules import script_callbacks
 from sd_sweep.backends.webui import settings as _sweep_settings
 from sd_sweep.webui import ui as _sweep_ui  # noqa: F401 - imported now, while the extension is on sys.path
 from sd_sweep.webui.script import SweepScript  # noqa: F401 - the WebUI registers Script subclasses found here
+from sd_sweep.webui.tab import on_ui_tabs as _sweep_tab
 
 try:
     from sd_sweep import api as _sweep_api
@@ -29,3 +30,4 @@ def _on_app_started(demo, app):
 
 script_callbacks.on_ui_settings(_sweep_settings.on_ui_settings)
 script_callbacks.on_app_started(_on_app_started)
+script_callbacks.on_ui_tabs(_sweep_tab)

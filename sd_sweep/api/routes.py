@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from sd_sweep.api.auth import Credentials, check_credentials, make_auth_dependency
-from sd_sweep.api.jobs import REQUEST_KEYS, Job, JobError, JobManager
+from sd_sweep.api.jobs import ACTIVE, REQUEST_KEYS, RESUMABLE, Job, JobError, JobManager
 from sd_sweep.api.models import (
     AxesResponse,
     ErrorResponse,
@@ -471,7 +471,127 @@ def build_router(manager: JobManager, credentials: Credentials) -> APIRouter:
             return JSONResponse(status_code=500, content={"detail": [_problem("job", job.id, e) for e in job.errors]})  # type: ignore[return-value]
         return run_response(manager, job, raw)
 
+    add_run_routes(router, manager)
     return router
+
+
+SCRIPT_RESUME = "a Script run: run the Script again with the same spec and folder to resume it"
+
+
+def _viewer_call(call: Callable[..., Any], *args: Any) -> Any:
+    """Run a ``ViewerService`` call, its refusals answered as problems."""
+    from sd_sweep.viewer.service import ViewerError
+
+    try:
+        return call(*args)
+    except ViewerError as exc:
+        raise JobError(exc.status, exc.problems) from None
+
+
+def _folder_job(manager: JobManager, name: str) -> Job | None:
+    """The latest job that writes the run folder ``name``."""
+    found = [job for job in manager.jobs() if job.folder == name]
+    return found[-1] if found else None
+
+
+def run_listing(manager: JobManager, service: Any) -> list[dict[str, Any]]:
+    """Every run of the runs folder, newest first, with its job (API runs) and what can be done with it."""
+    jobs: dict[str, Job] = {job.folder: job for job in manager.jobs()}
+    runs = []
+    for run in service.runs():
+        job = jobs.get(run["folder"])
+        if job is not None:
+            run["job"] = {"id": job.id, "state": job.state, "progress": job.progress, "links": job_links(job)}
+            run["can_resume"] = job.state in RESUMABLE
+            run["can_cancel"] = job.state in ACTIVE
+        else:
+            run["can_resume"] = False
+            run["can_cancel"] = False
+            counts = run.get("counts") or {}
+            if run.get("state") != "finished" or counts.get("pending") or counts.get("failed"):
+                run["note"] = SCRIPT_RESUME
+        runs.append(run)
+    return runs
+
+
+def add_run_routes(router: APIRouter, manager: JobManager) -> None:
+    """``/sweep/v1/runs/...`` (every run of the runs folder, jobs or Script runs) and the viewer page."""
+    from sd_sweep.viewer.files import thumb_media_type
+    from sd_sweep.viewer.server import static_file
+    from sd_sweep.viewer.service import ViewerService
+
+    service = ViewerService(manager.runs_dir)
+
+    def attachment(filename: str, media: str, data: bytes) -> Response:
+        return Response(data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+    @router.get(f"{PREFIX}/runs", summary="List runs")
+    def list_runs() -> dict[str, Any]:
+        """Every run folder, newest first: name, times, state, counts (from ``run.json``), axes, a thumbnail cell."""
+        return {"runs": run_listing(manager, service)}
+
+    @router.get(f"{PREFIX}/runs/{{name}}/index", summary="Run index for the viewer")
+    def get_run_index(name: str) -> dict[str, Any]:
+        """Dimensions, layout and every cell (coords, labels, state, file, infotext) of one run."""
+        return _viewer_call(service.index, name)
+
+    @router.get(f"{PREFIX}/runs/{{name}}/thumbs/{{cell_id}}", summary="Cell thumbnail", response_class=FileResponse)
+    def get_run_thumb(name: str, cell_id: str) -> FileResponse:
+        """A small image of the cell (made on first use, kept in the run's ``thumbs/``)."""
+        path = _viewer_call(service.thumb, name, cell_id)
+        return FileResponse(path, media_type=thumb_media_type(), headers={"Cache-Control": "max-age=3600"})
+
+    @router.get(f"{PREFIX}/runs/{{name}}/files/{{path:path}}", summary="Run file", response_class=FileResponse)
+    def get_run_file(name: str, path: str) -> FileResponse:
+        """A file of the run's ``images/``, ``grids/`` or ``thumbs/``."""
+        return FileResponse(_viewer_call(service.file, name, path))
+
+    @router.post(f"{PREFIX}/runs/{{name}}/sheets", summary="Sheets of a view")
+    def post_run_sheets(name: str, request: Request) -> Response:
+        """``{x, y, pages, hidden: {dimension: [index, ...]}}``: a PNG sheet, or a ZIP of several."""
+        return attachment(*_viewer_call(service.sheets, name, getattr(request.state, "sweep_body", None)))
+
+    @router.post(f"{PREFIX}/runs/{{name}}/zip", summary="Images as a ZIP")
+    def post_run_zip(name: str, request: Request) -> Response:
+        """``{ids: [cell id, ...]}``: the finished images among them, as a ZIP."""
+        return attachment(*_viewer_call(service.images, name, getattr(request.state, "sweep_body", None)))
+
+    @router.post(f"{PREFIX}/runs/{{name}}/resume", response_model=JobStatus, status_code=202, summary="Resume a run")
+    def resume_run(name: str) -> dict[str, Any]:
+        """Resume the run's job (only the unfinished cells run); a Script run is resumed by the Script."""
+        _viewer_call(service.run_dir, name)
+        job = _folder_job(manager, name)
+        if job is None:
+            raise JobError.single(
+                409, "run", name, "a Script run: run the Script again with the same spec to resume it"
+            )
+        return job_status(manager, manager.resume(job.id))
+
+    @router.post(f"{PREFIX}/runs/{{name}}/cancel", response_model=JobStatus, summary="Cancel a run")
+    def cancel_run(name: str) -> dict[str, Any]:
+        """Cancel the run's queued or running job (after its current batch)."""
+        _viewer_call(service.run_dir, name)
+        job = _folder_job(manager, name)
+        if job is None:
+            raise JobError.single(409, "run", name, "not a job of the REST API: stop a Script run with Interrupt")
+        return job_status(manager, manager.cancel(job.id))
+
+    @router.delete(f"{PREFIX}/runs/{{name}}", summary="Delete a run")
+    def delete_run(name: str) -> dict[str, Any]:
+        """Delete the run folder (images, grids, logs); refused while its job is queued or running."""
+        _viewer_call(service.run_dir, name)
+        job = _folder_job(manager, name)
+        if job is not None and job.state in ACTIVE:
+            raise JobError.single(409, "run", name, f"its job {job.id} is {job.state}: cancel it first")
+        _viewer_call(service.delete, name)
+        return {"deleted": name}
+
+    @router.get(f"{PREFIX}/viewer/{{path:path}}", summary="The viewer page", include_in_schema=False)
+    def get_viewer(path: str) -> FileResponse:
+        found = static_file(path)
+        if found is None:
+            raise JobError.single(404, "path", path, "no such file of the viewer")
+        return FileResponse(found, headers={"Cache-Control": "no-cache"})
 
 
 def install(app: FastAPI, manager: JobManager, credentials: Credentials) -> bool:

@@ -62,7 +62,7 @@ class ViewerService:
         found = []
         for name in names:
             path = self.runs_dir / name
-            if name.startswith(".") or not path.is_dir():
+            if name.startswith(".") or not any((path / f).exists() for f in (STATE, PLAN, MANIFEST)):
                 continue
             try:
                 found.append(self.summary(name))
