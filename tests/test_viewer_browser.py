@@ -164,3 +164,52 @@ def test_a_running_sweep_fills_in_as_cells_finish(page, run):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_runs_page_on_the_webui_app_opens_a_run_and_sends_its_infotext_to_the_host(page, run):
+    from tests.api_harness import make_app
+    from tests.fakes import FakeBackend
+    from tests.live_server import LiveServer
+
+    run_dir, plan = run
+    app, manager, _ = make_app(run_dir.parent, FakeBackend())
+    server = LiveServer(app).start()
+    sent: list[list[str]] = []
+    try:
+        # a stand-in for the WebUI page: same origin, the tab's iframe and its send function
+        host = f"{server.url}/sweeps-host"
+        frame_html = (
+            "<script>window.sdSweepSendInfotext = (text, tab) => { window.sent.push([text, tab]); return true; };"
+            "window.sent = [];</script>"
+            '<iframe id="f" src="/sweep/v1/viewer/runs.html" style="width:1050px;height:700px"></iframe>'
+        )
+        page.route(host, lambda route: route.fulfill(status=200, content_type="text/html", body=frame_html))
+        page.goto(host)
+        frame = page.frame_locator("#f")
+        card = frame.locator("article[data-run=look]")
+        card.wait_for()
+        assert "10/12 done, 1 failed, 1 pending" in card.inner_text()
+        assert "CFG scale (3)" in card.inner_text()
+        assert card.locator("[data-action=resume]").count() == 0  # a Script run: the note says how
+        card.locator("[data-action=open]").click()
+        first = cell_at(plan, cfg_scale=0, prompt_sr=0, sampler_name=0)
+        frame.locator(f".sv-cell[data-id='{first['id']}']").click()
+        frame.locator("#sv-txt2img").click()
+        sent = page.evaluate("window.sent")
+        assert sent == [[first_infotext(run_dir, first["id"]), "txt2img"]]
+        frame.locator("#sv-close").click()
+        frame.locator("#sv-back").click()
+        frame.locator("article[data-run=look]").wait_for()
+        page.once("dialog", lambda dialog: dialog.accept())
+        frame.locator("article[data-run=look] [data-action=delete]").click()
+        frame.locator("text=No runs yet.").wait_for()
+        assert not run_dir.exists()
+    finally:
+        manager.close()
+        server.stop()
+
+
+def first_infotext(run_dir: Path, cell_id: str) -> str:
+    from sd_sweep.core.store import RunStore
+
+    return RunStore.open(run_dir).cells[cell_id]["infotext"]
