@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.core.errors import Problem, SpecError, SweepError
+from sd_sweep.core.errors import Problem, SpecError, SweepError, UsageError
 
 if TYPE_CHECKING:
     from sd_sweep.core.plan import Cell, Plan
@@ -109,16 +109,26 @@ def _add_backend_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cuda, cpu, ... (default: cuda when available)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one exit status per kind of error
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except SpecError as exc:
         _print_problems(exc)
         return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\nerror: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) not in str(exc) else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into head, say
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silences the interpreter's final flush
         return 0
@@ -278,8 +288,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sd_sweep.core.run import run_sweep, summary
     from sd_sweep.core.spec import load_spec
 
+    _check_pixel_budget(args)
     spec = load_spec(args.spec)
     run_dir = args.out / spec.name
+    _check_run_folder(run_dir)
     stop = StopSignal()
     urls: list[str] = args.url or []
     if args.ray is not None:
@@ -301,12 +313,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         backend: Backend = SdapiBackend(url, auth=args.auth, mode=args.mode)
     else:
         backend = _backend(args)
-    with _interrupt_on_ctrl_c(stop):
+    progress = TerminalProgress()
+    with _interrupt_on_ctrl_c(stop), progress:
         result = run_sweep(
             spec,
             backend,
             run_dir,
-            observer=TerminalProgress(),
+            observer=progress,
             stop=stop,
             draw_grids=not args.no_grid,
             pixel_budget=args.pixel_budget,
@@ -314,6 +327,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_result(result)
     print(json.dumps(summary(result)))
     return 0 if result.state == "finished" else 130
+
+
+def _check_pixel_budget(args: argparse.Namespace) -> None:
+    if args.pixel_budget < 1:
+        raise UsageError(f"--pixel-budget: must be at least 1 pixel (got {args.pixel_budget})")
+
+
+def _check_run_folder(run_dir: Path) -> None:
+    """Refuse a run folder that cannot be written or read, before any model is loaded or image made."""
+    from sd_sweep.core.store import RunStore
+
+    existing = next((p for p in (run_dir, *run_dir.parents) if p.exists()), Path())
+    if not existing.is_dir():
+        raise UsageError(f"--out: {existing} is a file, not a folder")
+    probe = existing / f".sd-sweep-probe-{os.getpid()}"
+    try:  # a folder made and removed again: nothing is left behind if the spec turns out invalid
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        raise UsageError(f"--out: cannot write the run folder {run_dir} ({exc.strerror or exc})") from None
+    RunStore.open(run_dir)  # an unreadable run.json, plan.json or manifest is named now, not after a model load
 
 
 def _run_on_ray(spec: Spec, args: argparse.Namespace, run_dir: Path, stop: StopSignal) -> int:
@@ -451,18 +485,35 @@ class TerminalProgress:
             self.bar.update(saved)
 
     def finished(self, result: RunResult) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
+
+    def __enter__(self) -> TerminalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Closes the bar on the way out, also on an error or a second Ctrl-C, so the last line is the message."""
+        self.close()
 
 
 def cmd_grid(args: argparse.Namespace) -> int:
     from sd_sweep.core.sheets import render_run_grids
     from sd_sweep.core.store import RunStore
 
+    _check_pixel_budget(args)
     store = RunStore.open(args.run_dir)
     if not store.exists or store.plan_dict is None:
         raise SweepError(f"{args.run_dir}: no run manifest here")
-    paths = render_run_grids(store, x=args.x, y=args.y, pages=args.page, pixel_budget=args.pixel_budget, prefix="slice")
+    try:
+        paths = render_run_grids(
+            store, x=args.x, y=args.y, pages=args.page, pixel_budget=args.pixel_budget, prefix="slice"
+        )
+    except ValueError as exc:
+        raise UsageError(f"--pixel-budget: {exc}") from None
     for path in paths:
         print(path)
     return 0

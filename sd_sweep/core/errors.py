@@ -45,5 +45,13 @@ class SpecError(SweepError):
         return [p.as_dict() for p in self.problems]
 
 
+class UsageError(SweepError):
+    """An option, a file or a folder that was given cannot be used (the command line exits with 2)."""
+
+
+class RunFolderError(UsageError):
+    """A run folder's files are unreadable or not of the shape this version writes."""
+
+
 class BackendError(SweepError):
     """A backend failed to generate or to describe itself."""

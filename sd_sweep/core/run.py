@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.core.errors import BackendError
+from sd_sweep.core.errors import BackendError, UsageError
 from sd_sweep.core.plan import Cell, Plan
 from sd_sweep.core.planner import build_plan
 from sd_sweep.core.ports import Backend, GeneratedImage, GenerationRequest, StopSignal
@@ -129,7 +129,7 @@ class Dispatcher(ABC):
         """
 
 
-def run_sweep(
+def run_sweep(  # noqa: PLR0912, PLR0915 - one sequence: plan, begin, generate, save, grid, finish
     spec: Spec,
     backend: Backend,
     run_dir: Path | str,
@@ -156,6 +156,8 @@ def run_sweep(
     started = time.monotonic()
     observer = observer or RunObserver()
     stop = stop or StopSignal()
+    if draw_grids and (isinstance(pixel_budget, bool) or not isinstance(pixel_budget, int) or pixel_budget < 1):
+        raise UsageError(f"pixel_budget: must be a whole number of pixels, at least 1 (got {pixel_budget!r})")
     store = RunStore.open(run_dir)
     recorded = store.seed_resolutions
     if plan is None or any(recorded.get(key, seed) != seed for key, seed in plan.seed_resolutions.items()):
@@ -187,6 +189,10 @@ def run_sweep(
                 current = []
         if stop.interrupted and len(result.generated) + len(result.skipped) < sum(map(len, todo)):
             result.state = "interrupted"
+    except KeyboardInterrupt:
+        # A second Ctrl-C: what was saved stays, the batch in flight is generated again next time.
+        store.finish("interrupted")
+        raise
     except Exception as exc:
         if sink is not None:
             current = sink.in_flight()
@@ -195,11 +201,20 @@ def run_sweep(
         store.record_failure([c.id for c in current if c.id not in result.generated], result.error)
         store.finish("failed")
         raise BackendError(result.error) from exc
-    if draw_grids:
-        from sd_sweep.core.sheets import render_run_grids
+    try:
+        if draw_grids:
+            from sd_sweep.core.sheets import render_run_grids
 
-        result.grids = render_run_grids(store, pixel_budget=pixel_budget)
-    result.stale = len(store.stale_ids(plan))
+            try:
+                result.grids = render_run_grids(store, pixel_budget=pixel_budget)
+            except (ValueError, OSError) as exc:
+                store.finish(result.state)
+                msg = f"grids: not drawn ({exc}); the images are saved, redraw with python -m sd_sweep grid"
+                raise UsageError(msg) from None
+        result.stale = len(store.stale_ids(plan))
+    except KeyboardInterrupt:
+        store.finish("interrupted")
+        raise
     store.finish(result.state)
     result.seconds = time.monotonic() - started
     observer.finished(result)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.core.errors import SweepError
+from sd_sweep.core.errors import RunFolderError, SweepError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -126,11 +126,42 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         msg = f"{path}: not a readable {what} ({exc})"
-        raise SweepError(msg) from None
+        raise RunFolderError(msg) from None
     if not isinstance(document, dict):
-        msg = f"{path}: not a readable {what} (a JSON object was expected)"
-        raise SweepError(msg)
+        msg = f"{path}: not a readable {what} (a JSON object was expected, got {type(document).__name__})"
+        raise RunFolderError(msg)
     return document
+
+
+_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "plan": dict,
+    "spec": dict,
+    "seed_resolutions": dict,
+    "cells": (dict, list),
+    "grids": list,
+    "state": str,
+    "name": str,
+}
+
+
+def _check_shape(path: Path, document: dict[str, Any], keys: Sequence[str]) -> None:
+    """Refuse a document whose ``keys`` hold values of the wrong JSON type, naming the key and the file."""
+    for key in keys:
+        value = document.get(key)
+        if value is None:
+            continue
+        expected = _SHAPES[key]
+        if key == "cells" and path.name == MANIFEST:
+            expected = dict
+        if not isinstance(value, expected):
+            msg = f"{path}: {key!r} is not of the shape this version writes (got {type(value).__name__})"
+            raise RunFolderError(msg)
+    plan = document.get("plan")
+    if isinstance(plan, dict):
+        cells = plan.get("cells", [])
+        if not isinstance(cells, list) or not all(isinstance(c, dict) and "id" in c for c in cells):
+            msg = f"{path}: 'plan.cells' is not a list of cells with ids"
+            raise RunFolderError(msg)
 
 
 def _plan_ids(plan: Plan | dict[str, Any] | None) -> list[str]:
@@ -187,17 +218,19 @@ class RunStore:
             state = {"format": FORMAT, "state": "interrupted"}
         if state.get("format") != FORMAT:
             msg = f"{state_path}: unknown run folder format {state.get('format')!r}"
-            raise SweepError(msg)
+            raise RunFolderError(msg)
+        _check_shape(state_path, state, ("grids", "state", "name"))
         self._state = {"grids": [], **state}
         if (self.run_dir / PLAN).exists():
             self._plan_doc = _read_json(self.run_dir / PLAN, "run plan")
+            _check_shape(self.run_dir / PLAN, self._plan_doc, ("plan", "spec", "seed_resolutions", "name"))
         try:
             data = (self.run_dir / LOG).read_bytes()
         except FileNotFoundError:
             data = b""
         except OSError as exc:
             msg = f"{self.run_dir / LOG}: not a readable cell log ({exc})"
-            raise SweepError(msg) from None
+            raise RunFolderError(msg) from None
         self._log_end = data.rfind(b"\n") + 1
         self.ignored_lines = _parse_lines(data[: self._log_end], self._cells)
         self._plan_set = set(_plan_ids(self._plan_doc.get("plan")))
@@ -207,7 +240,8 @@ class RunStore:
         manifest = _read_json(path, "run manifest")
         if manifest.get("format") not in (FORMAT_1, FORMAT):
             msg = f"{path}: unknown manifest format {manifest.get('format')!r}"
-            raise SweepError(msg)
+            raise RunFolderError(msg)
+        _check_shape(path, manifest, ("plan", "spec", "seed_resolutions", "cells", "grids", "state", "name"))
         self._legacy = True
         self._state = {
             "format": FORMAT,
@@ -236,7 +270,7 @@ class RunStore:
             state = _read_json(run_dir / STATE, "run state")
             if state.get("format") != FORMAT:
                 msg = f"{run_dir / STATE}: unknown run folder format {state.get('format')!r}"
-                raise SweepError(msg)
+                raise RunFolderError(msg)
             return {"grids": [], "counts": {}, **state}
         if not (run_dir / MANIFEST).exists() and not (run_dir / PLAN).exists():
             return None
