@@ -219,6 +219,8 @@ def test_refused_requests_name_the_field_and_the_value(client, method, url, body
         ("run_dir", ("..",), "run"),
         ("run_dir", ("../runs/look",), "run"),
         ("run_dir", ("",), "run"),
+        ("run_dir", ("a" * 4000,), "run"),
+        ("file", ("look", "images/" + "a" * 4000), "path"),
         ("file", ("look", "../look/run.json"), "path"),
         ("file", ("look", "images/../plan.json"), "path"),
         ("file", ("look", "/etc/passwd"), "path"),

@@ -49,8 +49,14 @@ class ViewerService:
             raise ViewerError(404, "run", name, "no such run")
         if self.only is not None and name != self.only:
             raise ViewerError(404, "run", name, f"no such run (this server shows {self.only!r})")
-        path = (self.runs_dir / name).resolve()
-        if path.parent != self.runs_dir or not any((path / f).exists() for f in (STATE, PLAN, MANIFEST)):
+        if len(name) > 255 or "\x00" in name:
+            raise ViewerError(404, "run", name[:80], "no such run")
+        try:
+            path = (self.runs_dir / name).resolve()
+            found = path.parent == self.runs_dir and any((path / f).exists() for f in (STATE, PLAN, MANIFEST))
+        except (OSError, ValueError):
+            found = False
+        if not found:
             raise ViewerError(404, "run", name, "no such run")
         return path
 
@@ -156,12 +162,13 @@ class ViewerService:
 
     def file(self, name: str, relative: str) -> Path:
         run_dir = self.run_dir(name)
-        path = (run_dir / relative).resolve()
         try:
+            path = (run_dir / relative).resolve()
             parts = path.relative_to(run_dir).parts
-        except ValueError:
-            raise ViewerError(404, "path", relative, "outside the run folder") from None
-        if len(parts) < 2 or parts[0] not in SERVED_FOLDERS or not path.is_file():
+            is_file = path.is_file()
+        except (OSError, ValueError):
+            raise ViewerError(404, "path", relative[:200], "outside the run folder or not a file") from None
+        if len(parts) < 2 or parts[0] not in SERVED_FOLDERS or not is_file:
             raise ViewerError(404, "path", relative, f"no such file in {', '.join(SERVED_FOLDERS)} of this run")
         return path
 
