@@ -29,7 +29,8 @@ def parser_problems(document: dict[str, Any]) -> list[Problem]:
         spec = spec_from_dict(document)
     except SpecError as exc:
         return exc.problems
-    return [problem for index, axis in enumerate(spec.axes) for problem in param_problems(axis.param, index)]
+    deferred = list(spec.problems)  # unknown top-level keys: the planner reports them with the rest
+    return deferred + [problem for index, axis in enumerate(spec.axes) for problem in param_problems(axis.param, index)]
 
 
 def param_problems(param: str, index: int) -> list[Problem]:

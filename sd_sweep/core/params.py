@@ -116,9 +116,20 @@ def param_def(name: str, field: str) -> ParamDef:
             return ParamDef(name, "float", f"{family} {rest}")
         if family == "host":
             return ParamDef(name, "str", rest)
+    raise SpecError.single(field, name, unknown_param_message(name))
+
+
+def unknown_param_message(name: str, extra: tuple[str, ...] = ()) -> str:
+    """``unknown parameter; did you mean width?`` for a close name (a spelling of ``PARAMS`` or
+    ``extra``), else the list of known ones."""
+    import difflib
+
+    spellings = sorted({*PARAMS, *_ALIASES, *extra})
+    close = difflib.get_close_matches(name, spellings, n=3)
+    if close:
+        return f"unknown parameter; did you mean {', '.join(close)}?"
     known = ", ".join(sorted(PARAMS))
-    msg = f"unknown parameter; known: {known}, setting:<key>, lora:<name>, host:<axis>"
-    raise SpecError.single(field, name, msg)
+    return f"unknown parameter; known: {known}, setting:<key>, lora:<name>, host:<axis>"
 
 
 def capability_key(name: str) -> str:

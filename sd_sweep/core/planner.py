@@ -36,13 +36,15 @@ def build_plan(
     ``seed_resolutions`` carries the random seeds an earlier plan of the same run drew, so a
     resumed or repeated run regenerates the same images. Raises ``SpecError`` with every problem.
     """
-    problems: list[Problem] = []
+    problems: list[Problem] = list(spec.problems)
     rng = rng or random.Random()
     resolutions = dict(seed_resolutions or {})
     base = _validated_base(spec, capabilities, problems)
     dimensions = _build_dimensions(spec, capabilities, base, problems)
     _check_matrix_targets(spec, problems)
     _check_layout(spec, dimensions, problems)
+    if problems:
+        _check_search_terms(base, dimensions, problems)
     total = math.prod(d.length for d in dimensions) if dimensions else 1
     if total > spec.limits.max_cells:
         problems.append(
@@ -122,6 +124,28 @@ def _build_dimensions(spec: Spec, caps: Capabilities, base: dict[str, Any], prob
             )
         )
     return dimensions
+
+
+_TEXT_SETTERS = frozenset({"prompt", "negative_prompt", "prompt_matrix", "prompt_sr", "negative_prompt_sr"})
+
+
+def _check_search_terms(base: dict[str, Any], dimensions: list[Dimension], problems: list[Problem]) -> None:
+    """S/R terms missing from the base prompts, found before the cells are made so that they are
+    reported with the other problems (the cells' check finds the rest, once nothing else is wrong).
+    Only where no other axis sets the prompts' text, which might bring the term in."""
+    axes = [(axis, field, values) for d in dimensions for axis, field, values in zip(d.axes, d.fields, d.values)]
+    for axis, field, values in axes:
+        if axis.param not in ("prompt_sr", "negative_prompt_sr") or not values:
+            continue
+        if any(other is not axis and other.param in _TEXT_SETTERS for other, _, _ in axes):
+            continue
+        targets = ["negative_prompt"] if axis.param == "negative_prompt_sr" else ["prompt", "negative_prompt"]
+        term = str(values[0])
+        if not any(term in str(base.get(t) or "") for t in targets):
+            where = "negative prompt" if axis.param == "negative_prompt_sr" else "prompt or negative prompt"
+            problem = Problem(f"{field}.values", term, f"search term not found in the {where}")
+            if problem not in problems:
+                problems.append(problem)
 
 
 def _check_matrix_targets(spec: Spec, problems: list[Problem]) -> None:

@@ -51,6 +51,9 @@ class Spec:
     limits: Limits
     source: dict[str, Any] = field(default_factory=dict)
     """The document as given, kept in the manifest."""
+    problems: list[Problem] = field(default_factory=list)
+    """Problems that do not stop the spec being planned (unknown top-level keys): ``build_plan``
+    reports them together with everything else it finds, and refuses the spec."""
 
     @property
     def batch_size(self) -> int:
@@ -105,9 +108,12 @@ def spec_from_dict(document: dict[str, Any]) -> Spec:
     The structure is that of ``sd_sweep.core.spec_model`` (and so of the JSON Schema); beyond it,
     this stage refuses a parameter given twice, axis names given twice and zip groups named like
     an axis. Values, parameter names and the layout's axis names are checked by the planner.
+    Unknown top-level keys alone do not stop it: they are kept in ``Spec.problems`` and the
+    planner reports them with the rest.
     """
+    unknown: list[Problem] = []
+    _unknown_keys(document, TOP, "", unknown)
     problems: list[Problem] = []
-    _unknown_keys(document, TOP, "", problems)
     fits = _check_keys(document, TOP, "", problems)
     name = document.get("name") if fits["name"] else "sweep"
     name = name or default_name(document.get("base"))
@@ -116,8 +122,10 @@ def spec_from_dict(document: dict[str, Any]) -> Spec:
     layout = _parse_layout(document.get("layout"), problems) if fits["layout"] else Layout()
     limits = _parse_limits(document.get("limits"), problems) if fits["limits"] else Limits()
     if problems:
-        raise SpecError(problems)
-    return Spec(name=name, base=base, axes=axes, layout=layout, limits=limits, source=_json_safe(document))
+        raise SpecError(unknown + problems)
+    spec = Spec(name=name, base=base, axes=axes, layout=layout, limits=limits, source=_json_safe(document))
+    spec.problems = unknown
+    return spec
 
 
 def _unknown_keys(mapping: dict[Any, Any], keys: dict[str, Key], where: str, problems: list[Problem]) -> None:

@@ -6,10 +6,12 @@ import difflib
 from typing import Any
 
 from sd_sweep.core.errors import Problem
-from sd_sweep.core.params import REQUIRES, ParamDef
+from sd_sweep.core.params import PARAMS, REQUIRES, ParamDef, unknown_param_message
 from sd_sweep.core.ports import Capabilities
 
 BASE_ALWAYS = frozenset({"batch_size", "prompt", "negative_prompt", "seed"})
+BASE_KEYS = frozenset({"batch_size", "override_settings", "init_images", "mask", "n_iter", "size"})
+"""Base keys that are not parameters of ``PARAMS`` but are known (a backend may still refuse them)."""
 
 
 def check_axis_support(definition: ParamDef, caps: Capabilities, field: str, problems: list[Problem]) -> bool:
@@ -30,6 +32,8 @@ def check_base_support(base: dict[str, Any], caps: Capabilities, problems: list[
         if name == "override_settings":
             if value and not caps.supports("setting:any"):
                 problems.append(Problem("base.override_settings", value, _unsupported(caps, ["settings"])))
+        elif name not in PARAMS and name not in BASE_KEYS and ":" not in name:
+            problems.append(Problem(f"base.{name}", value, unknown_param_message(name, tuple(BASE_KEYS))))
         elif not caps.supports(name):
             problems.append(Problem(f"base.{name}", value, _unsupported(caps, [name])))
 
