@@ -225,6 +225,7 @@ def _matrix_values(
 
 
 def _check_layout(spec: Spec, dimensions: list[Dimension], problems: list[Problem]) -> None:
+    _resolve_layout_params(spec, dimensions)
     names = {d.name for d in dimensions} | {a.name for d in dimensions for a in d.axes}
     for key in ("x", "y"):
         value = getattr(spec.layout, key)
@@ -240,6 +241,28 @@ def _check_layout(spec: Spec, dimensions: list[Dimension], problems: list[Proble
     placed = [dimension_of.get(v, v) for v in chosen]
     if len(placed) != len(set(placed)):
         problems.append(Problem("layout", chosen, "an axis (or zip group) may appear only once in the layout"))
+
+
+def _resolve_layout_params(spec: Spec, dimensions: list[Dimension]) -> None:
+    """Layout entries that name an axis by its parameter (canonical or as written, an alias such as
+    ``sd_model_checkpoint``) become that axis's name; a name of an axis or group wins, and a parameter
+    swept by several axes stays ambiguous (refused as not an axis name)."""
+    names = {d.name for d in dimensions} | {a.name for d in dimensions for a in d.axes}
+    by_param: dict[str, set[str]] = {}
+    for dimension in dimensions:
+        for axis in dimension.axes:
+            for spelling in {axis.param, axis.written_param or axis.param}:
+                by_param.setdefault(spelling, set()).add(axis.name)
+
+    def resolved(value: str | None) -> str | None:
+        if value is None or value in names:
+            return value
+        found = by_param.get(value, set())
+        return next(iter(found)) if len(found) == 1 else value
+
+    layout = spec.layout
+    layout.x, layout.y = resolved(layout.x), resolved(layout.y)
+    layout.page = [resolved(value) or value for value in layout.page]
 
 
 def _resolve_random_seeds(

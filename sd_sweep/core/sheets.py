@@ -10,9 +10,12 @@ from sd_sweep.core.store import RunStore, atomic_write_bytes, png_bytes
 
 
 def _dimension_of(name: str, dimensions: list[dict[str, Any]]) -> str:
-    for dimension in dimensions:
-        if name == dimension["name"] or name in dimension.get("axes", ()) or name in dimension["params"]:
-            return dimension["name"]
+    from sd_sweep.core.params import canonical_name
+
+    for spelling in (name, canonical_name(name)):
+        for dimension in dimensions:
+            if spelling in (dimension["name"], *dimension.get("axes", ()), *dimension["params"]):
+                return dimension["name"]
     known = [d["name"] for d in dimensions]
     raise SpecError.single("layout", name, f"not an axis of this run; axes: {known}")
 

@@ -27,6 +27,9 @@ class AxisSpec:
     """Axes with the same zip group advance together instead of multiplying."""
     options: dict[str, Any] = field(default_factory=dict)
     """Parameter-specific options, e.g. a prompt matrix's ``delimiter`` and ``at_start``."""
+    written_param: str = ""
+    """The parameter as the document wrote it (an alias such as ``sd_model_checkpoint``); a layout
+    may name the axis by it, by ``param`` or by ``name``."""
 
 
 @dataclass
@@ -203,7 +206,7 @@ def _parse_axis(item: dict[Any, Any], where: str, used_names: set[str], problems
     options.update((key, item[key]) for key in OPTIONS if key in item)
     if param is None or len(problems) > before:
         return None
-    axis = AxisSpec(param=param, values=item.get("values"), options=options)
+    axis = AxisSpec(param=param, values=item.get("values"), options=options, written_param=str(item["param"]))
     axis.name = _axis_name(item.get("name"), param, used_names, where, problems)
     axis.title = item.get("title") or item.get("label") or ""
     axis.zip = item.get("zip")
