@@ -43,6 +43,8 @@ class Layout:
 @dataclass
 class Limits:
     max_cells: int = DEFAULT_MAX_CELLS
+    batch_exact: bool = True
+    """Whether only cells whose images a batch leaves unchanged share a batch (see ``Capabilities.shares_batch``)."""
 
 
 @dataclass
@@ -249,4 +251,6 @@ def _parse_limits(value: dict[str, Any] | None, problems: list[Problem]) -> Limi
     limits = Limits()
     if fits["max_cells"] and "max_cells" in value:
         limits.max_cells = int(value["max_cells"])
+    if fits["batch_exact"] and "batch_exact" in value:
+        limits.batch_exact = bool(value["batch_exact"])
     return limits

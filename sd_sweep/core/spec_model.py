@@ -247,6 +247,14 @@ LIMITS: dict[str, Key] = _table(
         minimum=1,
         default=DEFAULT_MAX_CELLS,
     ),
+    Key(
+        "batch_exact",
+        ("boolean",),
+        "Batch only cells whose images a batch does not change (the backend says which); false batches "
+        "every cell it can for speed, and the infotext of each image a batch may have changed says so.",
+        "must be true or false",
+        default=True,
+    ),
 )
 
 
