@@ -23,7 +23,17 @@ DEFAULT_OUT = Path("sweep-runs")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sd_sweep", description="Prompt matrices and parameter sweeps.")
+    from sd_sweep import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        description="Prompt matrices and parameter sweeps.",
+        epilog="examples:\n  %(prog)s plan examples/quickstart.yaml\n  %(prog)s run examples/quickstart.yaml "
+        "--out sweep-runs\n  %(prog)s status sweep-runs/quickstart\n  %(prog)s grid sweep-runs/quickstart "
+        "--x seed --y cfg_scale",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("schema", help="print the JSON Schema of the sweep spec")
@@ -31,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser(
         "plan", help="dry run: list cells, batches, the estimate and the run folder's state; generate nothing"
     )
-    plan.add_argument("spec", type=Path)
+    plan.add_argument("spec", type=Path, help="the sweep spec, a YAML or JSON file (e.g. examples/quickstart.yaml)")
     plan.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     plan.add_argument(
         "--out",
@@ -46,10 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_options(plan)
 
     run = commands.add_parser("run", help="run a sweep; re-running into the same folder resumes it")
-    run.add_argument("spec", type=Path)
+    run.add_argument("spec", type=Path, help="the sweep spec, a YAML or JSON file (e.g. examples/quickstart.yaml)")
     run.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of run folders (default: %(default)s)")
     run.add_argument("--no-grid", action="store_true", help="save images only")
-    run.add_argument("--pixel-budget", type=int, default=64_000_000, help="largest grid sheet in pixels")
+    run.add_argument(
+        "--pixel-budget",
+        type=int,
+        default=64_000_000,
+        help="largest grid sheet in pixels; larger grids are split into parts (e.g. 16000000; default: %(default)s)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the run's summary as one JSON object on stdout (progress stays on stderr)",
+    )
     run.add_argument(
         "--url",
         action="append",
@@ -77,24 +97,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     grid = commands.add_parser("grid", help="redraw the grids of a run folder with another layout")
-    grid.add_argument("run_dir", type=Path)
-    grid.add_argument("--x", help="axis for the columns")
-    grid.add_argument("--y", help="axis for the rows")
-    grid.add_argument("--page", action="append", help="axis that splits pages (repeatable)")
-    grid.add_argument("--pixel-budget", type=int, default=64_000_000)
+    grid.add_argument("run_dir", type=Path, help="a run folder (e.g. sweep-runs/quickstart)")
+    grid.add_argument("--x", help="axis for the columns: its name or parameter (e.g. --x seed)")
+    grid.add_argument("--y", help="axis for the rows (e.g. --y cfg_scale)")
+    grid.add_argument("--page", action="append", help="axis that splits pages, repeatable (e.g. --page sampler_name)")
+    grid.add_argument(
+        "--pixel-budget", type=int, default=64_000_000, help="largest sheet in pixels (default: %(default)s)"
+    )
 
     prune = commands.add_parser("prune", help="delete a run folder's images that are not cells of its current plan")
-    prune.add_argument("run_dir", type=Path)
+    prune.add_argument("run_dir", type=Path, help="a run folder (e.g. sweep-runs/quickstart)")
+
+    status = commands.add_parser(
+        "status", help="what a run folder holds: its spec, cells done, pending, failed and stale, grids, resumable"
+    )
+    status.add_argument("run_dir", type=Path, help="a run folder (e.g. sweep-runs/quickstart)")
+    status.add_argument("--json", action="store_true", help="print the status as one JSON object")
 
     view = commands.add_parser("view", help="show a run folder in the browser (a viewer on 127.0.0.1)")
-    view.add_argument("run_dir", type=Path)
+    view.add_argument("run_dir", type=Path, help="a run folder (e.g. sweep-runs/quickstart)")
     view.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     view.add_argument("--port", type=int, default=0, help="port (default: a free one)")
 
     export = commands.add_parser("export", help="write a folder that shows a run from disk, without a server")
-    export.add_argument("run_dir", type=Path)
-    export.add_argument("out_dir", type=Path)
+    export.add_argument("run_dir", type=Path, help="a run folder (e.g. sweep-runs/quickstart)")
+    export.add_argument("out_dir", type=Path, help="the folder to write (e.g. quickstart-page)")
     return parser
+
+
+def _prog() -> str:
+    """``sd-sweep`` when run as the installed command, else ``python -m sd_sweep``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "sd-sweep" if name.startswith("sd-sweep") else "python -m sd_sweep"
 
 
 def _add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -285,7 +319,7 @@ def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, A
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sd_sweep.core.ports import StopSignal
-    from sd_sweep.core.run import run_sweep, summary
+    from sd_sweep.core.run import run_sweep
     from sd_sweep.core.spec import load_spec
 
     _check_pixel_budget(args)
@@ -324,9 +358,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             draw_grids=not args.no_grid,
             pixel_budget=args.pixel_budget,
         )
-    _print_result(result)
-    print(json.dumps(summary(result)))
+    _report(result, args)
     return 0 if result.state == "finished" else 130
+
+
+def _report(result: RunResult, args: argparse.Namespace) -> None:
+    """The summary as JSON last on stdout; with ``--json`` nothing else there (the text goes to stderr)."""
+    from sd_sweep.core.run import summary
+
+    _print_result(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
+    print(json.dumps(summary(result)))
 
 
 def _check_pixel_budget(args: argparse.Namespace) -> None:
@@ -353,7 +394,7 @@ def _check_run_folder(run_dir: Path) -> None:
 def _run_on_ray(spec: Spec, args: argparse.Namespace, run_dir: Path, stop: StopSignal) -> int:
     """Plan here, run the batches on Ray actors (one per GPU or per --url), save them all here."""
     from sd_sweep.backends.ray import pool as ray_pool
-    from sd_sweep.core.run import run_sweep, summary
+    from sd_sweep.core.run import run_sweep
 
     urls: list[str] = args.url or []
     if args.ray_actors is not None and args.ray_actors < 1:
@@ -393,21 +434,21 @@ def _run_on_ray(spec: Spec, args: argparse.Namespace, run_dir: Path, stop: StopS
     finally:
         if started:
             ray_pool.shutdown()
-    _print_result(result)
-    print(json.dumps(summary(result)))
+    _report(result, args)
     return 0 if result.state == "finished" else 130
 
 
-def _print_result(result: RunResult) -> None:
-    print(f"run folder: {result.run_dir}")
-    print(f"  state: {result.state}; {len(result.generated)} images generated, {len(result.reused)} reused")
-    print(f"  images:   {result.run_dir / 'images'}")
+def _print_result(result: RunResult, file: Any = None) -> None:
+    file = file or sys.stdout
+    print(f"run folder: {result.run_dir}", file=file)
+    print(f"  state: {result.state}; {len(result.generated)} images generated, {len(result.reused)} reused", file=file)
+    print(f"  images:   {result.run_dir / 'images'}", file=file)
     for grid in result.grids:
-        print(f"  grid:     {grid}")
+        print(f"  grid:     {grid}", file=file)
     if result.stale:
-        print(f"  stale:    {result.stale} images of earlier versions (python -m sd_sweep prune {result.run_dir})")
+        print(f"  stale:    {result.stale} images of earlier versions ({_prog()} prune {result.run_dir})", file=file)
     if result.state == "interrupted":
-        print("  run the same command again to finish it")
+        print("  run the same command again to finish it", file=file)
 
 
 class _interrupt_on_ctrl_c:  # noqa: N801 - used as a context manager
@@ -533,6 +574,44 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Which spec, how many cells are done, pending, failed and stale, the grids, and whether it resumes."""
+    from sd_sweep.core.store import RunStore
+
+    store = RunStore.open(args.run_dir)
+    if not store.exists or store.plan_dict is None:
+        raise UsageError(f"{args.run_dir}: no run here (no plan.json, run.json or manifest.json)")
+    counts = store.counts()
+    state = store.state or "interrupted"
+    spec = store.spec or {}
+    report = {
+        "run_dir": str(store.run_dir),
+        "name": spec.get("name") or store.plan_dict.get("name"),
+        "state": state,
+        "format": store.format,
+        "counts": counts,
+        "grids": [str(store.run_dir / g["file"]) for g in store.grids if isinstance(g, dict) and "file" in g],
+        "resumable": state != "running" and counts["done"] < counts["cells"],
+    }
+    if args.json:
+        print(json.dumps({**report, "spec": spec}, indent=1, default=str))
+        return 0
+    print(f"{report['name']}: {state} ({report['format']})")
+    print(
+        f"  cells: {counts['cells']}; {counts['done']} done, {counts['pending']} pending, "
+        f"{counts['failed']} failed; {counts['stale']} stale images of earlier versions"
+    )
+    for grid in report["grids"]:
+        print(f"  grid: {grid}")
+    if state == "running":
+        print("  a run is writing this folder now (or was killed: run the same command again to resume)")
+    elif report["resumable"]:
+        print("  resumable: run the same command again to generate what is missing")
+    else:
+        print("  complete: running it again generates nothing")
+    return 0
+
+
 def _existing_run(run_dir: Path) -> None:
     from sd_sweep.core.store import RunStore
 
@@ -578,6 +657,7 @@ COMMANDS = {
     "run": cmd_run,
     "grid": cmd_grid,
     "prune": cmd_prune,
+    "status": cmd_status,
     "view": cmd_view,
     "export": cmd_export,
 }

@@ -34,10 +34,13 @@ class SweepClient:
     """The ``/sweep/v1`` routes as methods; errors raise ``SweepHTTPError`` (or ``SweepError``)."""
 
     def __init__(self, url: str, auth: str | tuple[str, str] | None = None, timeout: float = 600.0) -> None:
+        """A client of the server at ``url`` (``http://127.0.0.1:7860``); ``auth`` is ``user:password``
+        (or a pair) of its ``--api-auth``; ``timeout`` is the seconds one request may take."""
         self.http = HTTP(url, auth, timeout)
 
     @property
     def url(self) -> str:
+        """The server's base URL, as requests use it."""
         return self.http.url
 
     # -- discovery ----------------------------------------------------------------------------
@@ -53,9 +56,11 @@ class SweepClient:
         return True
 
     def axes(self, mode: str = "txt2img") -> dict[str, Any]:
+        """What can be swept on this server in ``mode``: parameters, their kinds and choices."""
         return self.http.json("GET", f"{PREFIX}/axes", query={"mode": mode})
 
     def schema(self) -> dict[str, Any]:
+        """The JSON Schema of the sweep spec."""
         return self.http.json("GET", f"{PREFIX}/schema")
 
     # -- sweeps -------------------------------------------------------------------------------
@@ -82,24 +87,31 @@ class SweepClient:
         return self.http.json("POST", f"{PREFIX}/run", self._body(spec, mode, None))
 
     def jobs(self) -> list[dict[str, Any]]:
+        """Every job the server knows, each as its status."""
         return self.http.json("GET", f"{PREFIX}/jobs")["jobs"]
 
     def job(self, job_id: str) -> dict[str, Any]:
+        """The status of one job: ``state``, counts, progress and links."""
         return self.http.json("GET", f"{PREFIX}/jobs/{_quote(job_id)}")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
+        """Stop a job after its current batch (what is finished stays); returns its status."""
         return self.http.json("POST", f"{PREFIX}/jobs/{_quote(job_id)}/cancel")
 
     def resume(self, job_id: str) -> dict[str, Any]:
+        """Run an interrupted or failed job again, generating only its missing cells; returns its status."""
         return self.http.json("POST", f"{PREFIX}/jobs/{_quote(job_id)}/resume")
 
     def manifest(self, job_id: str) -> dict[str, Any]:
+        """The job's whole manifest: spec, plan, every cell's state, file and infotext, grids."""
         return self.http.json("GET", f"{PREFIX}/jobs/{_quote(job_id)}/manifest")
 
     def image(self, job_id: str, cell_id: str) -> bytes:
+        """One cell's PNG (with its infotext)."""
         return self.http.request("GET", f"{PREFIX}/jobs/{_quote(job_id)}/images/{_quote(cell_id)}")
 
     def grid(self, job_id: str, number: int) -> bytes:
+        """Grid sheet ``number`` (0-based, as the manifest lists them) as PNG."""
         return self.http.request("GET", f"{PREFIX}/jobs/{_quote(job_id)}/grids/{int(number)}")
 
     def wait(
