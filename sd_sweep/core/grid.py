@@ -474,7 +474,8 @@ def _layout(page: _Page, scale: float, *, draw_labels: bool) -> _Geometry:
 
     font_size = max(10, int((cell_w + cell_h) / 2 * 0.05))
     pad = max(2, font_size // 2)
-    gutter = max(2, pad // 2)
+    gutter = 2 * pad
+    """Space kept free between neighbouring column headers."""
     measure = _Measure(_get_font(page.font_source, font_size), max(1, font_size // 4))
 
     # Labels wrap at word boundaries only: a column or the row labels widen to their widest word.
