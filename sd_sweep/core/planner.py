@@ -8,6 +8,7 @@ import itertools
 import json
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 from sd_sweep.core.canonical import BatchKey, ParamsEncoder
@@ -65,15 +66,23 @@ def build_plan(
         cells, keys = _expand_cells(spec, base, dimensions, resolutions, problems, capabilities.implicit)
         if problems:
             raise SpecError(problems)
-        order = _execution_order(cells, keys)
-        batches = make_batches([cells[i] for i in order], spec.batch_size, [keys[i] for i in order])
+        alone = _runs_alone(cells, capabilities, spec)
+        first_keys = _first_pass_keys(cells, capabilities, spec, alone)
+        order = _execution_order(cells, keys, first_keys)
+        batch_by = [(*key, "alone", i) if alone[i] else key for i, key in enumerate(keys)] if any(alone) else keys
+        batches = make_batches([cells[i] for i in order], spec.batch_size, [batch_by[i] for i in order])
         return Plan(
             spec=spec,
             dimensions=dimensions,
             cells=cells,
             batches=[[c.id for c in batch] for batch in batches],
             seed_resolutions=resolutions,
-            estimate=estimate(cells, batches),
+            estimate=estimate(
+                cells,
+                batches,
+                shares_batch=capabilities.shares_batch,
+                first_pass_keys={cells[i].id: k for i, k in enumerate(first_keys) if k is not None},
+            ),
             backend=capabilities.name,
         )
     finally:
@@ -345,6 +354,31 @@ def _cell_id(identity: str, seen: dict[str, int]) -> str:
     return digest if count == 0 else f"{digest}-{count + 1}"
 
 
+def _runs_alone(cells: list[Cell], caps: Capabilities, spec: Spec) -> list[bool]:
+    """Which cells get a batch of their own because a batch would change their image.
+
+    Only where the spec wants exact images (``limits.batch_exact``, the default) and batches at all;
+    the backend says which cells a batch changes (``Capabilities.shares_batch``).
+    """
+    shares = caps.shares_batch
+    if shares is None or spec.batch_size < 2 or not spec.limits.batch_exact:
+        return [False] * len(cells)
+    return [not shares(cell.params) for cell in cells]
+
+
+def _first_pass_keys(cells: list[Cell], caps: Capabilities, spec: Spec, alone: list[bool]) -> list[str | None]:
+    """The backend's first-pass key of each cell that will make its image alone, else None.
+
+    A reused first pass is one image (the WebUI's ``firstpass_image``), so only cells in batches of
+    one share it: every cell where ``batch_size`` is 1, else those that run alone.
+    """
+    key_of = caps.first_pass_key
+    if key_of is None:
+        return [None] * len(cells)
+    every = spec.batch_size < 2
+    return [key_of(cell.params) if every or alone[i] else None for i, cell in enumerate(cells)]
+
+
 def batch_keys(cells: list[Cell]) -> list[BatchKey]:
     """The batch key of each cell; cells with equal keys may share one generation call."""
     encoder = ParamsEncoder()
@@ -361,16 +395,23 @@ def execution_order(cells: list[Cell], keys: list[BatchKey] | None = None) -> li
     return [cells[i] for i in _execution_order(cells, keys if keys is not None else batch_keys(cells))]
 
 
-def _execution_order(cells: list[Cell], keys: list[BatchKey]) -> list[int]:
-    """The positions of ``cells`` in execution order."""
+def _execution_order(cells: list[Cell], keys: list[BatchKey], first_keys: list[str | None] | None = None) -> list[int]:
+    """The positions of ``cells`` in execution order.
+
+    Cells sharing a first pass (``first_keys``) follow each other, so the backend keeps one
+    first-pass image at a time; the others are ranked by batch key as always.
+    """
     switch_params = sorted((d for d in PARAMS.values() if d.switch_cost), key=lambda d: -d.switch_cost)
     levels: list[tuple[dict[str, int], str]] = [({}, d.name) for d in switch_params]
+    group_rank: dict[Any, int] = {}
     batch_rank: dict[BatchKey, int] = {}
     item = ParamsEncoder().item
     ranks = []
-    for cell, key in zip(cells, keys):
+    firsts = first_keys if first_keys is not None else [None] * len(cells)
+    for cell, key, first in zip(cells, keys, firsts):
         params = cell.params
         rank = [seen.setdefault(item(name, params.get(name)), len(seen)) for seen, name in levels]
+        rank.append(group_rank.setdefault(key if first is None else ("first pass", first), len(group_rank)))
         rank.append(batch_rank.setdefault(key, len(batch_rank)))
         rank.append(cell.index)
         ranks.append(rank)
@@ -390,18 +431,47 @@ def make_batches(ordered: list[Cell], batch_size: int, keys: list[BatchKey] | No
     return batches
 
 
-def estimate(cells: list[Cell], batches: list[list[Cell]]) -> dict[str, Any]:
-    steps = 0
-    for cell in cells:
-        params = cell.params
-        steps += int(params.get("steps", 20))
-        if params.get("enable_hr"):
+def estimate(
+    cells: list[Cell],
+    batches: list[list[Cell]],
+    *,
+    shares_batch: Callable[[dict[str, Any]], bool] | None = None,
+    first_pass_keys: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What running ``batches`` (in order) costs, and how many images a batch may change.
+
+    ``first_pass_keys`` (cell id -> key) are the cells whose first pass the backend reuses while
+    consecutive cells share the key; ``shares_batch`` is the backend's rule for ``batch_inexact``:
+    images made in a batch of several that the batch may change (their infotext says so).
+    """
+    fp_keys = first_pass_keys or {}
+    steps = first_passes = second_passes = inexact = 0
+    last_key: str | None = None
+    for batch in batches:
+        if shares_batch is not None and len(batch) > 1:
+            inexact += sum(1 for cell in batch if not shares_batch(cell.params))
+        for cell in batch:
+            params = cell.params
+            first_steps = int(params.get("steps", 20))
+            if not params.get("enable_hr"):
+                steps += first_steps
+                last_key = None
+                continue
+            second_passes += 1
             steps += int(params.get("hr_second_pass_steps") or params.get("steps", 20))
+            key = fp_keys.get(cell.id) if len(batch) == 1 else None
+            if key is None or key != last_key:
+                first_passes += 1
+                steps += first_steps
+            last_key = key
     return {
         "cells": len(cells),
         "images": len(cells),
         "batches": len(batches),
         "sampling_steps": steps,
+        "first_passes": first_passes,
+        "second_passes": second_passes,
+        "batch_inexact": inexact,
         "checkpoint_loads": _switches(batches, "checkpoint"),
         "vae_loads": _switches(batches, "vae"),
     }

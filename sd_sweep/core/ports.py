@@ -40,6 +40,16 @@ class Capabilities:
     Part of the id of every cell that leaves it unset, so changing it makes new cells instead of reusing
     images it did not make. Empty leaves ids as they always were.
     """
+    shares_batch: Callable[[dict[str, Any]], bool] | None = None
+    """Whether a cell with these parameters makes, in a batch of several, the same image as alone.
+
+    A sweep batches cells the user never asked to batch, so a cell whose image a batch changes runs
+    alone unless the spec prefers speed (``limits.batch_exact: false``). None: every cell does.
+    """
+    first_pass_key: Callable[[dict[str, Any]], str | None] | None = None
+    """For a two-pass cell (hires fix) whose first pass the backend can make once and reuse exactly:
+    a key of everything that first pass reads. Cells with the same key share one first pass; None
+    (the function, or its result) makes every first pass its own."""
 
     def supports(self, param: str) -> bool:
         """Whether ``param`` is applied; families are listed as ``lora:*`` or ``setting:*``."""

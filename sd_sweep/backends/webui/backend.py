@@ -13,21 +13,33 @@ matrix does. Checkpoint, VAE, clip skip and ``setting:KEY`` go through ``p.overr
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib
 import importlib.util
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.backends.webui.params import HIRES_PARAMS, PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.backends.webui.params import (
+    HIRES_PARAMS,
+    PROCESSING_FIELDS,
+    SECOND_PASS_PARAMS,
+    TXT2IMG_ONLY,
+    WEBUI_PARAMS,
+    batch_family,
+    shares_batch,
+)
 from sd_sweep.core.errors import BackendError, Problem, SpecError
 from sd_sweep.core.params import SETTING_KEYS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from sd_sweep.core.plan import Plan
 
 log = logging.getLogger("sd_sweep.webui")
@@ -226,6 +238,10 @@ class WebUIBackend(Backend):
         self.save_samples = save_samples
         self.forge = is_forge()
         self.calls = 0
+        self.first_passes = 0
+        """First passes made on their own, to be reused by the second passes of their group."""
+        self._first_pass: tuple[str, Any] | None = None
+        """The key and image of the last first pass: kept only while consecutive cells share it."""
         self._input_digest_cache: str | None = None
         self._host = host_axes(is_img2img)
         self._host_xs: dict[str, list[Any]] = {}
@@ -264,7 +280,29 @@ class WebUIBackend(Backend):
             max_side=4096,
             refusals=refusals,
             implicit=self._implicit(shared),
+            shares_batch=self._shares_batch(shared),
+            first_pass_key=None
+            if self.forge or self.is_img2img
+            else functools.partial(first_pass_key, self._latent(shared), self._hires_defaults()),
         )
+
+    def _shares_batch(self, shared: Any) -> functools.partial[bool]:
+        """The measured table (``params.BATCH_EXACTNESS``) for this host and tab."""
+        host = "forge" if self.forge else "a1111"
+        return functools.partial(shares_batch, host, self.is_img2img, self._latent(shared), self._hires_defaults())
+
+    def _hires_defaults(self) -> dict[str, Any]:
+        """The template's hires switch and upscaler: what a cell that sets neither is made with."""
+        if self.is_img2img:
+            return {}
+        return {
+            "enable_hr": bool(getattr(self.p, "enable_hr", False)),
+            "hr_upscaler": getattr(self.p, "hr_upscaler", None),
+        }
+
+    @staticmethod
+    def _latent(shared: Any) -> frozenset[str]:
+        return frozenset(getattr(shared, "latent_upscale_modes", {}) or {})
 
     def _implicit(self, shared: Any) -> dict[str, str]:
         """The models the WebUI has selected and the tab's input image: what a cell uses when it sets none."""
@@ -442,16 +480,62 @@ class WebUIBackend(Backend):
         on_step: StepCallback | None = None,
         stop: StopSignal | None = None,
     ) -> list[GeneratedImage]:
+        """One ``process_images`` call; a hires cell whose group's first pass is made reuses it.
+
+        The planner puts the cells of one first-pass group (``Capabilities.first_pass_key``) one
+        after the other, so only the last first pass is kept. Images of a batch that a batch may
+        change (``params.BATCH_EXACTNESS``) say so in their infotext: ``Sweep batch: 2 of 4``.
+        """
+        if request.size == 0:
+            return []
+        key = self._reuse_key(request)
+        if key is None:
+            self._first_pass = None
+            return self._mark_batch(request, self._process(self.job_for(request), request, stop))
+        if self._first_pass is None or self._first_pass[0] != key:
+            self._first_pass = None
+            first = GenerationRequest(
+                params={**request.params, "enable_hr": False},
+                prompts=request.prompts,
+                negative_prompts=request.negative_prompts,
+                seeds=request.seeds,
+                cell_ids=request.cell_ids,
+            )
+            pc = self.job_for(first)
+            pc.do_not_save_samples = True
+            images = self._process(pc, first, stop)
+            if not images:
+                return []
+            self.first_passes += 1
+            self._first_pass = (key, images[0].image)
+        pc = self.job_for(request)
+        pc.firstpass_image = exact_firstpass_pixels(self._first_pass[1])
+        return self._process(pc, request, stop)
+
+    def _reuse_key(self, request: GenerationRequest) -> str | None:
+        """The first-pass key of a one-image hires request whose first pass can be reused, else None."""
+        if request.size != 1 or self.forge or self.is_img2img:
+            return None
+        params = {**request.params, "prompt": request.prompts[0], "negative_prompt": request.negative_prompts[0]}
+        params["seed"] = request.seeds[0]
+        return first_pass_key(self._latent(_m("shared")), self._hires_defaults(), params)
+
+    def _mark_batch(self, request: GenerationRequest, images: list[GeneratedImage]) -> list[GeneratedImage]:
+        """Say in the infotext of each image of a several-image batch that the batch may have changed it."""
+        if request.size < 2 or self._shares_batch(_m("shared"))(request.params):
+            return images
+        for index, generated in enumerate(images):
+            generated.infotext = f"{generated.infotext}, Sweep batch: {index + 1} of {request.size}"
+        return images
+
+    def _process(self, pc: Any, request: GenerationRequest, stop: StopSignal | None) -> list[GeneratedImage]:
         shared = _m("shared")
         processing = _m("processing")
         state = shared.state
-        if request.size == 0:
-            return []
         if state.interrupted or getattr(state, "stopping_generation", False):
             if stop is not None:
                 stop.interrupt()
             return []
-        pc = self.job_for(request)
         self.calls += 1
         try:
             processed = processing.process_images(pc)
@@ -516,6 +600,33 @@ class WebUIBackend(Backend):
             _m("sd_vae").reload_vae_weights()
         except Exception:
             log.exception("sd-webui-sweep: could not reload the user's VAE")
+
+
+def first_pass_key(latent_modes: frozenset[str], defaults: dict[str, Any], params: dict[str, Any]) -> str | None:
+    """Everything the first pass of a hires cell reads, as text; None where it cannot be reused exactly.
+
+    The WebUI's ``firstpass_image`` (``StableDiffusionProcessingTxt2Img.sample``, as
+    ``txt2img_upscale`` uses it) hands a pixel upscaler the image itself, as the normal hires
+    pass does, but VAE-encodes it again for a latent upscaler, whose normal pass upscales the
+    first pass's latent: a different image. So only pixel upscalers reuse a first pass.
+    ``defaults`` are the template's hires switch and upscaler, for a cell that sets neither.
+    """
+    if batch_family(False, latent_modes, {**defaults, **params}) != "hires-pixel":
+        return None
+    first = {name: value for name, value in params.items() if name not in SECOND_PASS_PARAMS}
+    return json.dumps(first, sort_keys=True, default=str)
+
+
+def exact_firstpass_pixels(image: Any) -> np.ndarray:
+    """``image`` as ``p.firstpass_image``, such that the hires pass gets exactly its pixels.
+
+    v1.10.1 maps it to ``x / 255 * 2 - 1`` and back to ``255 * (y + 1) / 2``, truncated to uint8:
+    in float32 that gives ``x - 1`` for about a quarter of the 256 values. Pixel centres
+    (``x + 0.5``) survive the round trip, so the upscaler sees the first pass's own pixels.
+    """
+    import numpy as np
+
+    return np.asarray(image.convert("RGB"), dtype=np.float32) + 0.5
 
 
 def _copy_template(p: Any) -> Any:

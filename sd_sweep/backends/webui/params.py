@@ -53,3 +53,54 @@ PROCESSING_FIELDS = (
     "hr_second_pass_steps",
 )
 """Parameters that are fields of the same name on the WebUI's processing object and API request."""
+
+SECOND_PASS_PARAMS = frozenset({"denoising_strength", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
+"""What only the hires pass reads: cells differing only in these share their first pass."""
+
+BATCH_EXACTNESS: dict[tuple[str, str], int | None] = {
+    ("a1111", "txt2img"): 1,
+    ("a1111", "hires-latent"): 1,
+    ("a1111", "hires-pixel"): 106,
+    ("a1111", "img2img"): 62,
+}
+"""Per host and kind of cell: the most an image of a batch of two differed from the same seed made alone.
+
+Measured in AUTOMATIC1111 v1.10.1 (CPU, ``--no-half``, 64x64, Euler, 3 steps; hires x2 with 2
+steps at denoising 0.5; img2img at 0.6) with plain ``/sdapi/v1`` calls at ``batch_size`` 2 against
+each seed at 1, in levels of 0-255 (docs/webui-compatibility.md, "Batches and exact images").
+Each image made alone again was identical. A kind within ``BATCH_TOLERANCE`` shares batches; the
+others, and a kind or host missing here (Forge: not measured), run their cells alone.
+"""
+
+BATCH_TOLERANCE = 2
+"""Levels a batch may move a pixel and still make the same image: float rounding of the VAE decode
+(txt2img moves single pixels by 1), not the other image an encode in the batch makes (50-95)."""
+
+
+def batch_family(is_img2img: bool, latent_modes: frozenset[str], params: dict[str, object]) -> str:
+    """``txt2img``, ``hires-latent``, ``hires-pixel`` or ``img2img``: what a batch does to a cell.
+
+    The VAE encodes an image inside the batch for img2img's init image and a pixel upscaler's
+    hires input; a hires cell that names no upscaler gets the WebUI's default latent mode.
+    """
+    if is_img2img:
+        return "img2img"
+    if not params.get("enable_hr"):
+        return "txt2img"
+    upscaler = params.get("hr_upscaler")
+    return "hires-latent" if upscaler is None or upscaler in latent_modes else "hires-pixel"
+
+
+def shares_batch(
+    host: str,
+    is_img2img: bool,
+    latent_modes: frozenset[str],
+    defaults: dict[str, object],
+    params: dict[str, object],
+) -> bool:
+    """Whether a cell makes the same image in a batch as alone, by ``BATCH_EXACTNESS``.
+
+    ``defaults`` are the template's hires switch and upscaler, which a cell that sets neither uses.
+    """
+    measured = BATCH_EXACTNESS.get((host, batch_family(is_img2img, latent_modes, {**defaults, **params})))
+    return measured is not None and measured <= BATCH_TOLERANCE

@@ -17,6 +17,8 @@ from modules import images, sd_models, sd_samplers, sd_vae, shared
 from modules.shared import opts, state
 
 calls = []
+first_passes = []
+"""(prompt, seed) of every first pass sampled (a plain image, or a hires cell's first pass)."""
 before_batch_hook = None
 _backend = None
 
@@ -122,6 +124,7 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):  # mirrors mo
         hr_scheduler=None,
         hr_prompt="",
         hr_negative_prompt="",
+        firstpass_image=None,
     )
 
 
@@ -421,7 +424,22 @@ def _generate(p, prompts, negatives, seeds):
         seeds=[int(s) for s in seeds],
         cell_ids=[str(i) for i in range(len(prompts))],
     )
-    out = [g.image for g in get_backend().generate(request)]
+    firstpass = getattr(p, "firstpass_image", None)
+    if firstpass is not None and getattr(p, "enable_hr", False):
+        # mirrors StableDiffusionProcessingTxt2Img.sample (processing.py 1310-1318, pixel upscaler): the
+        # first pass is skipped and the given image goes through x / 255 * 2 - 1, then back in sample_hr_pass
+        # (1405-1410) as 255 * clamp((x + 1) / 2), truncated to uint8
+        import numpy as np
+        from PIL import Image
+
+        values = np.asarray(firstpass).astype(np.float32) / 255.0 * 2.0 - 1.0
+        low = np.clip((values + 1.0) / 2.0, 0.0, 1.0)
+        out = [Image.fromarray((255.0 * low).astype(np.uint8))]
+    else:
+        first_passes.extend(zip(prompts, seeds))
+        out = [g.image for g in get_backend().generate(request)]
+    if getattr(p, "enable_hr", False):
+        out = _hires_pass(p, request, out)
     init = getattr(p, "init_images", None)
     if init:
         from PIL import Image
@@ -430,3 +448,40 @@ def _generate(p, prompts, negatives, seeds):
         strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
         out = [Image.blend(base, img.convert("RGB"), strength) for img in out]
     return out
+
+
+def _hires_pass(p, request, lowres):
+    """mirrors StableDiffusionProcessingTxt2Img.sample_hr_pass (processing.py 1364-1455): upscale the first pass
+    by ``hr_scale`` (a latent mode or a pixel upscaler) and denoise it again: here the tiny model's image of the
+    same seed at the target size, blended in by the denoising strength."""
+    from PIL import Image
+
+    width, height = int(p.width * p.hr_scale) // 8 * 8, int(p.height * p.hr_scale) // 8 * 8
+    latent = p.hr_upscaler is None or p.hr_upscaler in shared.latent_upscale_modes
+    resample = Image.NEAREST if latent else Image.LANCZOS
+    steps = int(p.hr_second_pass_steps or p.steps)
+    second = _hires_request(request, width, height, steps)
+    fresh = [g.image.convert("RGB") for g in get_backend().generate(second)]
+    strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
+    p.extra_generation_params["Hires upscale"] = p.hr_scale
+    if p.hr_upscaler is not None:
+        p.extra_generation_params["Hires upscaler"] = p.hr_upscaler
+    if p.hr_second_pass_steps:
+        p.extra_generation_params["Hires steps"] = p.hr_second_pass_steps
+    return [
+        Image.blend(image.convert("RGB").resize((width, height), resample), new, strength)
+        for image, new in zip(lowres, fresh)
+    ]
+
+
+def _hires_request(request, width, height, steps):
+    from sd_sweep.core.ports import GenerationRequest
+
+    params = {**request.params, "width": width, "height": height, "steps": steps}
+    return GenerationRequest(
+        params=params,
+        prompts=request.prompts,
+        negative_prompts=request.negative_prompts,
+        seeds=request.seeds,
+        cell_ids=request.cell_ids,
+    )
