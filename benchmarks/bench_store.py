@@ -7,7 +7,8 @@ A seed sweep at batch size 1 whose backend returns the same 8x8 image at once, s
 is the engine: request building, PNG encoding and writing, the cell log (one fsync per batch)
 and the small state file. Planning (and writing ``plan.json``) is timed apart, as are reopening
 the folder as a resume would and, with ``--grids``, drawing the grids. Prints a table and the 16k/1k ratio of the
-run loop's time per cell; nothing here is a pass/fail test.
+run loop's time per cell, then what the viewer's thumbnail (written with every image) costs per
+cell beside the PNG at ``--thumb-size`` px (512 by default); nothing here is a pass/fail test.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, Generatio
 from sd_sweep.core.run import RunObserver, RunResult, run_sweep
 from sd_sweep.core.sheets import render_run_grids
 from sd_sweep.core.spec import spec_from_dict
-from sd_sweep.core.store import RunStore
+from sd_sweep.core.store import RunStore, png_bytes, thumb_bytes
 
 
 class FreeBackend(Backend):
@@ -106,10 +107,28 @@ def measure(cells: int, root: Path, grids: bool) -> dict[str, float]:
     }
 
 
+def thumb_cost(size: int, repeats: int = 20) -> dict[str, float]:
+    """ms per image for the PNG (with infotext) and for its thumbnail, on a noisy ``size`` px image."""
+    import os
+
+    image = Image.frombytes("RGB", (size, size), os.urandom(size * size * 3)).resize((size, size))
+    image = image.resize((size // 8, size // 8)).resize((size, size), Image.Resampling.BICUBIC)
+    infotext = "a lighthouse at dusk\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1"
+    timings = {}
+    for name, call in (("png_ms", lambda: png_bytes(image, infotext)), ("thumb_ms", lambda: thumb_bytes(image))):
+        call()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        timings[name] = 1000 * (time.perf_counter() - start) / repeats
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[1000, 4000, 16000])
     parser.add_argument("--grids", action="store_true", help="also time drawing the grids (apart from the loop)")
+    parser.add_argument("--thumb-size", type=int, default=512, help="image size for the thumbnail cost (px)")
     parser.add_argument("--dir", type=Path, help="where the run folders go (default: a temporary folder)")
     args = parser.parse_args()
     print(f"{platform.platform()}, Python {platform.python_version()}")
@@ -121,14 +140,17 @@ def main() -> None:
             print(
                 f"{row['cells']:>6} cells: run loop {row['loop_s']:7.2f} s = {row['ms_per_cell']:.2f} ms/cell; "
                 f"planning + plan.json {row['setup_s']:.2f} s; reopen {row['reopen_s']:.2f} s; "
-                f"grids {row['grids_s']:.2f} s"
-                if args.grids
-                else "grids not drawn",
+                + (f"grids {row['grids_s']:.2f} s" if args.grids else "grids not drawn"),
                 flush=True,
             )
     if len(rows) > 1:
         ratio = rows[-1]["ms_per_cell"] / rows[0]["ms_per_cell"]
         print(f"time per cell, {rows[-1]['cells']} / {rows[0]['cells']} cells: {ratio:.2f}x")
+    cost = thumb_cost(args.thumb_size)
+    print(
+        f"{args.thumb_size} px image: PNG {cost['png_ms']:.1f} ms, thumbnail {cost['thumb_ms']:.1f} ms "
+        f"({100 * cost['thumb_ms'] / cost['png_ms']:.0f}% of the PNG), on the saving thread"
+    )
 
 
 if __name__ == "__main__":

@@ -85,8 +85,12 @@ def test_thumbnails_are_made_once_small_and_cached_in_the_run_folder(tmp_path: P
     }
     plan = run_sweep(spec_from_dict(doc), FakeBackend(), run_dir, draw_grids=False).plan
     cell_id = plan.cells[0].id
-    path = thumbnail(run_dir, cell_id)
-    assert path == run_dir / "thumbs" / f"{cell_id}.webp"
+    path = run_dir / "thumbs" / f"{cell_id}.webp"
+    assert path.is_file(), "the run writes the thumbnail with the image"
+    with Image.open(path) as image:
+        assert image.size == (256, 128)
+    path.unlink()  # a folder written before thumbnails were saved: made on first request
+    assert thumbnail(run_dir, cell_id) == path
     with Image.open(path) as image:
         assert image.format == "WEBP"
         assert image.size == (256, 128)
@@ -202,15 +206,107 @@ def test_the_routes_serve_the_index_files_sheets_and_zips_of_a_run(client, runs:
         ("post", "/sweep/v1/runs/look/zip", {"ids": "x"}, 422, "ids"),
         ("post", "/sweep/v1/runs/look/resume", None, 409, "run"),
         ("post", "/sweep/v1/runs/look/cancel", None, 409, "run"),
+        # every route that names a run or a file stays inside the runs folder
+        ("get", "/sweep/v1/runs/look/files/images%2F..%2F..%2Flook%2Fplan.json", None, 404, "path"),
+        ("get", "/sweep/v1/runs/look/files/%2Fetc%2Fpasswd", None, 404, "path"),
+        ("get", "/sweep/v1/runs/..%2Fruns%2Flook/thumbs/x", None, 404, None),
+        ("get", "/sweep/v1/runs/..%2Fruns%2Flook/files/images%2Fx.png", None, 404, None),
+        ("post", "/sweep/v1/runs/..%2Fruns%2Flook/sheets", {"x": "cfg_scale"}, 404, None),
+        ("post", "/sweep/v1/runs/..%2Fruns%2Flook/zip", {"ids": []}, 404, None),
+        ("post", "/sweep/v1/runs/..%2Fruns%2Flook/resume", None, 404, None),
+        ("post", "/sweep/v1/runs/..%2Fruns%2Flook/cancel", None, 404, None),
+        ("delete", "/sweep/v1/runs/..%2Fruns%2Flook", None, 404, None),
+        ("delete", "/sweep/v1/runs/..", None, 404, None),
+        ("get", "/sweep/v1/viewer/..%2F..%2Fapi%2Froutes.py", None, 404, "path"),
     ],
 )
-def test_refused_requests_name_the_field_and_the_value(client, method, url, body, status, field):
+def test_refused_requests_name_the_field_and_the_value(client, runs: Path, method, url, body, status, field):
     response = getattr(client, method)(url, **({"json": body} if body is not None else {}))
     assert response.status_code == status, response.text
+    assert (runs / "look" / "plan.json").is_file()
     if field is not None:  # else the path never reaches a route of ours (the client or the app normalises it)
         problem = response.json()["detail"][0]
         assert problem["field"] == field
         assert problem["message"]
+
+
+VIEWER_ROUTES = [
+    ("GET", "/sweep/v1/runs", None),
+    ("GET", "/sweep/v1/runs/look/index", None),
+    ("GET", "/sweep/v1/runs/look/thumbs/{id}", None),
+    ("GET", "/sweep/v1/runs/look/files/images/{id}.png", None),
+    ("GET", "/sweep/v1/runs/look/files/thumbs/{id}.webp", None),
+    ("POST", "/sweep/v1/runs/look/sheets", {"x": "cfg_scale", "y": "prompt_sr"}),
+    ("POST", "/sweep/v1/runs/look/zip", {"ids": ["{id}"]}),
+    ("POST", "/sweep/v1/runs/look/resume", None),
+    ("POST", "/sweep/v1/runs/look/cancel", None),
+    ("GET", "/sweep/v1/viewer/runs.html", None),
+    ("GET", "/sweep/v1/viewer/index.html", None),
+    ("GET", "/sweep/v1/viewer/viewer.js", None),
+    ("GET", "/sweep/v1/jobs", None),
+    ("DELETE", "/sweep/v1/runs/look", None),
+]
+
+
+def _viewer_requests(http, cell_id: str, **kwargs) -> list[tuple[str, int]]:
+    answers = []
+    for method, path, body in VIEWER_ROUTES:
+        payload = json.loads(json.dumps(body).replace("{id}", cell_id)) if body is not None else None
+        response = http.request(method, path.replace("{id}", cell_id), json=payload, **kwargs)
+        answers.append((f"{method} {path}", response.status_code))
+    return answers
+
+
+@pytest.mark.parametrize("api_auth", ["", "alice:s3cret"])
+def test_with_gradio_auth_every_viewer_route_takes_the_webui_login_or_the_api_auth(runs: Path, api_auth: str):
+    """--gradio-auth: a browser logged into the WebUI (gradio's cookie, checked against the app's
+    tokens) sees the runs; without the cookie (or with a made-up one) every route answers 401."""
+    import gradio as gr
+    import httpx
+    from gradio.routes import App
+
+    from sd_sweep.api import register
+    from sd_sweep.api.jobs import Host
+
+    with gr.Blocks() as demo:
+        gr.Textbox(label="Prompt")
+    demo.auth = [("u", "p")]  # what Blocks.launch(auth=...) sets before it makes the app
+    app = App.create_app(demo)
+    assert app.auth == {"u": "p"}
+    manager = register(app, runs_dir=runs, backend_factory=lambda mode: FakeBackend(), host=Host(), api_auth=api_auth)
+    cell_id = next(c["id"] for c in build_index(runs / "look")["cells"] if c["state"] == "done")
+    server = LiveServer(app).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as anonymous:
+            answers = _viewer_requests(anonymous, cell_id)
+            assert {status for _, status in answers} == {401}, answers
+            problem = anonymous.get("/sweep/v1/runs").json()["detail"][0]
+            assert problem["field"] == "authorization"
+            assert ("www-authenticate" in anonymous.get("/sweep/v1/runs").headers) == bool(api_auth)
+            anonymous.cookies.set("access-token-unsecure", "made-up")
+            anonymous.cookies.set("access-token", "made-up")
+            assert anonymous.get("/sweep/v1/runs/look/index").status_code == 401
+            wrong = httpx.BasicAuth("u", "p")  # the UI's login is not an --api-auth credential
+            assert anonymous.get("/sweep/v1/runs", auth=wrong).status_code == 401
+        assert (runs / "look" / "plan.json").is_file()
+        with httpx.Client(base_url=server.url, timeout=30) as browser:
+            assert browser.post("/login", data={"username": "u", "password": "wrong"}).status_code == 400
+            assert browser.post("/login", data={"username": "u", "password": "p"}).status_code == 200
+            assert any(name.startswith("access-token") for name in browser.cookies)
+            answers = dict(_viewer_requests(browser, cell_id))
+            assert answers.pop("DELETE /sweep/v1/runs/look") == 200
+            assert answers.pop("POST /sweep/v1/runs/look/resume") == 409  # a Script run: answered, not refused
+            assert answers.pop("POST /sweep/v1/runs/look/cancel") == 409
+            assert set(answers.values()) == {200}, answers
+        if api_auth:
+            make_run(runs / "look")
+            with httpx.Client(base_url=server.url, timeout=30, auth=httpx.BasicAuth("alice", "s3cret")) as client:
+                answers = dict(_viewer_requests(client, cell_id))
+                assert answers.pop("DELETE /sweep/v1/runs/look") == 200
+                assert set(answers.values()) <= {200, 409}, answers
+    finally:
+        manager.close()
+        server.stop()
 
 
 @pytest.mark.parametrize(

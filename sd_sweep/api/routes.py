@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from sd_sweep.api.auth import Credentials, check_credentials, make_auth_dependency
+from sd_sweep.api.auth import Credentials, authorized, make_auth_dependency
 from sd_sweep.api.jobs import ACTIVE, REQUEST_KEYS, RESUMABLE, Job, JobError, JobManager
 from sd_sweep.api.models import (
     AxesResponse,
@@ -129,20 +129,29 @@ def _engine_problems(check: Callable[[Any], Any], body: Any) -> list[dict[str, A
 
 
 def make_route_class(
-    credentials: Credentials, max_body_bytes: int, check_body: Callable[[Any], Any] | None = None
+    credentials: Credentials,
+    max_body_bytes: int,
+    check_body: Callable[[Any], Any] | None = None,
+    app: Any = None,
 ) -> type[APIRoute]:
-    """An ``APIRoute`` that checks credentials and body size first and answers errors as problems."""
+    """An ``APIRoute`` that checks credentials (``auth.authorized``: ``--api-auth``, and the
+    login session of ``app`` with ``--gradio-auth``) and body size first and answers errors as problems."""
 
     class SweepRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             original = super().get_route_handler()
 
             async def handler(request: Request) -> Response:  # noqa: PLR0911
-                if credentials and not _authorized(request, credentials):
+                if not authorized(request, credentials, app):
+                    message = "incorrect or missing username/password"
+                    if not credentials:
+                        message = "log in to the WebUI first (--gradio-auth)"
+                    elif app is not None and getattr(app, "auth", None) is not None:
+                        message += " (or log in to the WebUI)"
                     return problems_response(
                         401,
-                        [_problem("authorization", None, "incorrect or missing username/password")],
-                        {"WWW-Authenticate": "Basic"},
+                        [_problem("authorization", None, message)],
+                        {"WWW-Authenticate": "Basic"} if credentials else None,
                     )
                 body: Any = None
                 if request.method in ("POST", "PUT", "PATCH"):
@@ -185,18 +194,6 @@ def make_route_class(
             return handler
 
     return SweepRoute
-
-
-def _authorized(request: Request, credentials: Credentials) -> bool:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        user, sep, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return bool(sep) and check_credentials(credentials, user, password)
 
 
 def body_schema() -> dict[str, Any]:
@@ -374,11 +371,11 @@ def run_response(manager: JobManager, job: Job, body: dict[str, Any]) -> dict[st
     return {"images": grid_images + images, "parameters": parameters, "info": json.dumps(info)}
 
 
-def build_router(manager: JobManager, credentials: Credentials) -> APIRouter:
-    """Every ``/sweep/v1`` route over ``manager``."""
-    dependencies = [Depends(make_auth_dependency(credentials))] if credentials else []
+def build_router(manager: JobManager, credentials: Credentials, app: Any = None) -> APIRouter:
+    """Every ``/sweep/v1`` route over ``manager``; ``app`` is the host app (its gradio login, if any)."""
+    dependencies = [Depends(make_auth_dependency(credentials, app))] if credentials else []
     router = APIRouter(
-        route_class=make_route_class(credentials, manager.limits.max_body_bytes, manager.check),
+        route_class=make_route_class(credentials, manager.limits.max_body_bytes, manager.check, app),
         dependencies=dependencies,
         tags=["sweep"],
         responses=_ERRORS,
@@ -599,5 +596,5 @@ def install(app: FastAPI, manager: JobManager, credentials: Credentials) -> bool
     existing = {getattr(route, "path", None) for route in app.routes}
     if f"{PREFIX}/jobs" in existing:
         return False
-    app.include_router(build_router(manager, credentials))
+    app.include_router(build_router(manager, credentials, app))
     return True

@@ -9,6 +9,7 @@ format 1 (one ``manifest.json``) are read as they are and migrated on the first 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -35,6 +36,9 @@ STATE = "run.json"
 PLAN = "plan.json"
 LOG = "cells.jsonl"
 IMAGES = "images"
+THUMBS = "thumbs"
+THUMB_SIZE = 256
+"""Thumbnails for the viewer: at most this many px a side, written beside each saved image."""
 
 
 def _umask() -> int:
@@ -83,6 +87,28 @@ def png_bytes(image: Image.Image, infotext: str | None) -> bytes:
         info.add_text("parameters", infotext)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+@functools.cache
+def thumb_format() -> tuple[str, str, str]:
+    """``(suffix, PIL format, media type)`` of thumbnails: WebP where Pillow has it, else JPEG."""
+    from PIL import features
+
+    if features.check("webp"):
+        return ".webp", "WEBP", "image/webp"
+    return ".jpg", "JPEG", "image/jpeg"
+
+
+def thumb_bytes(image: Image.Image, size: int = THUMB_SIZE) -> bytes:
+    """A small copy of ``image`` (at most ``size`` px a side) in the thumbnail format."""
+    import io
+
+    small = image.copy() if max(image.size) > size else image
+    if small is not image:
+        small.thumbnail((size, size))
+    buffer = io.BytesIO()
+    small.convert("RGB").save(buffer, format=thumb_format()[1], quality=82)
     return buffer.getvalue()
 
 
@@ -405,10 +431,19 @@ class RunStore:
         for cell_id, image, infotext in items:
             relative = f"{IMAGES}/{cell_id}.png"
             atomic_write_bytes(self.run_dir / relative, png_bytes(image, infotext))
+            self._write_thumb(cell_id, image)
             entries.append((cell_id, {"state": "done", "file": relative, "infotext": infotext, "finished": _now()}))
             paths.append(self.run_dir / relative)
         self._append(entries)
         return paths
+
+    def _write_thumb(self, cell_id: str, image: Image.Image) -> None:
+        """``thumbs/ID.webp`` for the viewer, written after the image (so it is never older); best effort."""
+        try:
+            data = thumb_bytes(image)
+            atomic_write_bytes(self.run_dir / THUMBS / f"{cell_id}{thumb_format()[0]}", data, durable=False)
+        except (OSError, ValueError):
+            pass  # the viewer makes it from the image on first request
 
     def record_image(self, cell_id: str, image: Image.Image, infotext: str) -> Path:
         return self.record_batch([(cell_id, image, infotext)])[0]
@@ -465,6 +500,12 @@ class RunStore:
                 for path in sorted(images.iterdir()):
                     leftover = path.name.startswith(".") and path.name.endswith(".tmp")
                     if path.is_file() and (leftover or (path.suffix == ".png" and path.stem not in wanted)):
+                        path.unlink()
+                        removed.append(path)
+            thumbs = self.run_dir / THUMBS
+            if thumbs.is_dir():
+                for path in sorted(thumbs.iterdir()):
+                    if path.is_file() and path.name.split(".", 1)[0] not in wanted:
                         path.unlink()
                         removed.append(path)
             self._cells = {i: e for i, e in self._cells.items() if i in wanted}

@@ -1,4 +1,4 @@
-"""Thumbnails (made lazily, cached in the run folder), sheets of a view, and ZIPs of images."""
+"""Thumbnails (written with each image; else made lazily, cached in the run folder), sheets, ZIPs."""
 
 from __future__ import annotations
 
@@ -10,20 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from sd_sweep.core.errors import SpecError
-from sd_sweep.core.store import IMAGES, RunStore, atomic_write_bytes, png_bytes
+from sd_sweep.core.store import (
+    IMAGES,
+    THUMB_SIZE,
+    THUMBS,
+    RunStore,
+    atomic_write_bytes,
+    png_bytes,
+    thumb_bytes,
+)
+from sd_sweep.core.store import thumb_format as _thumb_format
 
-THUMBS = "thumbs"
-THUMB_SIZE = 256
 CELL_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-
-
-def _thumb_format() -> tuple[str, str, str]:
-    """``(suffix, PIL format, media type)``: WebP where Pillow has it, else JPEG."""
-    from PIL import features
-
-    if features.check("webp"):
-        return ".webp", "WEBP", "image/webp"
-    return ".jpg", "JPEG", "image/jpeg"
 
 
 def thumb_media_type() -> str:
@@ -36,7 +34,8 @@ def thumb_name(cell_id: str) -> str:
 
 
 def thumbnail(run_dir: Path | str, cell_id: str, size: int = THUMB_SIZE) -> Path | None:
-    """The cell's thumbnail (at most ``size`` px a side), made from ``images/ID.png`` on first use.
+    """The cell's thumbnail (at most ``size`` px a side): the one the run wrote with the image, or
+    made from ``images/ID.png`` on first use (folders written before thumbnails were saved).
 
     Cached as ``thumbs/ID.webp``; made again when the image is newer. ``None`` when the cell has
     no image (yet).
@@ -51,7 +50,7 @@ def thumbnail(run_dir: Path | str, cell_id: str, size: int = THUMB_SIZE) -> Path
         mtime = source.stat().st_mtime_ns
     except OSError:
         return None
-    suffix, kind, _ = _thumb_format()
+    suffix = _thumb_format()[0]
     target = run_dir / THUMBS / f"{cell_id}{suffix}"
     try:
         if target.stat().st_mtime_ns >= mtime:
@@ -60,10 +59,8 @@ def thumbnail(run_dir: Path | str, cell_id: str, size: int = THUMB_SIZE) -> Path
         pass
     with Image.open(source) as image:
         image.thumbnail((size, size))
-        small = image.convert("RGB")
-    buffer = io.BytesIO()
-    small.save(buffer, format=kind, quality=82)
-    atomic_write_bytes(target, buffer.getvalue(), durable=False)
+        data = thumb_bytes(image, size)
+    atomic_write_bytes(target, data, durable=False)
     return target
 
 
