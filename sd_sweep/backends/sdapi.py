@@ -16,13 +16,14 @@ the WebUI after each call).
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import threading
 from typing import Any
 
 from sd_sweep.backends.http import HTTP, SweepHTTPError
-from sd_sweep.backends.webui.params import PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS
+from sd_sweep.backends.webui.params import PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS, shares_batch
 from sd_sweep.core.errors import BackendError
 from sd_sweep.core.params import SETTING_KEYS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
@@ -69,8 +70,15 @@ class SdapiBackend(Backend):
                 "styles": self._list("/sdapi/v1/prompt-styles", "name"),
             }
             choices = {k: v for k, v in choices.items() if v and v != ("Automatic",)}
+            latent = frozenset(self._list("/sdapi/v1/latent-upscale-modes", "name"))
             self._caps = Capabilities(
-                name="sdapi", params=frozenset(params), choices=choices, min_side=64, implicit=self._loaded_models()
+                name="sdapi",
+                params=frozenset(params),
+                choices=choices,
+                min_side=64,
+                implicit=self._loaded_models(),
+                # the stock WebUI's measured table (webui.params.BATCH_EXACTNESS), as in-process
+                shares_batch=functools.partial(shares_batch, "a1111", self.mode == "img2img", latent, {}),
             )
         return self._caps
 
