@@ -213,3 +213,61 @@ def first_infotext(run_dir: Path, cell_id: str) -> str:
     from sd_sweep.core.store import RunStore
 
     return RunStore.open(run_dir).cells[cell_id]["infotext"]
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_prompts_and_labels_are_shown_as_text_never_as_markup(page, tmp_path: Path):
+    """A run whose name, prompt and axis labels hold markup: the runs list, the grid's headers,
+    the value boxes and the lightbox show it as text; no element is made of it."""
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.spec import spec_from_dict
+    from tests.api_harness import make_app
+    from tests.fakes import FakeBackend
+    from tests.live_server import LiveServer
+
+    runs = tmp_path / "runs"
+    doc = {
+        "name": "xss",
+        "base": {"prompt": f"a cat {XSS}", "steps": 1, "width": 16, "height": 16, "seed": 1},
+        "axes": [
+            {"param": "prompt_sr", "values": [XSS, f"dog {XSS}"]},
+            {"param": "cfg_scale", "values": [3, 4]},
+        ],
+        "layout": {"x": "prompt_sr", "y": "cfg_scale"},
+    }
+    run_sweep(spec_from_dict(doc), FakeBackend(), runs / "xss", draw_grids=False)
+    # a spec's name cannot hold markup, but run.json is a file anyone may edit
+    state = json.loads((runs / "xss" / STATE).read_text())
+    (runs / "xss" / STATE).write_text(json.dumps({**state, "name": f"run {XSS}"}))
+    app, manager, _ = make_app(runs, FakeBackend())
+    server = LiveServer(app).start()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    foreign = (
+        "[...document.querySelectorAll('img')]"
+        ".filter(i => !/\\/(thumbs|files)\\//.test(i.src) && i.id !== 'sv-lb-img').length"
+    )
+    try:
+        page.goto(f"{server.url}/sweep/v1/viewer/runs.html")
+        card = page.locator("article[data-run=xss]")
+        card.wait_for()
+        assert XSS in card.locator(".sv-run-name").inner_text()
+        assert page.evaluate(foreign) == 0
+        card.locator("[data-action=open]").click()
+        page.wait_for_selector("#sv-grid .sv-cell img")
+        assert col_headers(page) == [f"Prompt S/R: {XSS}", f"Prompt S/R: dog {XSS}"]
+        assert XSS in page.inner_text("#sv-title")
+        assert XSS in page.inner_text("fieldset[data-dim=prompt_sr]")
+        page.locator("#sv-grid .sv-cell").first.click()
+        page.wait_for_selector("#sv-lightbox:not([hidden])")
+        assert XSS in page.inner_text("#sv-lb-title")
+        assert page.inner_text("#sv-infotext").startswith(f"a cat {XSS}")
+        page.wait_for_timeout(200)
+        assert page.evaluate(foreign) == 0
+        assert page.locator("img[src=x]").count() == 0
+        assert dialogs == []
+    finally:
+        manager.close()
+        server.stop()

@@ -347,7 +347,20 @@ class RunStore:
         return path if path.exists() else None
 
     def done_ids(self) -> set[str]:
-        return {cell_id for cell_id in self._cells if self.image_path(cell_id)}
+        """Cells recorded done whose image is on disk (one listing of ``images/``, not a stat per cell)."""
+        try:
+            listed = {f"{IMAGES}/{entry.name}" for entry in os.scandir(self.run_dir / IMAGES)}
+        except OSError:
+            listed = set()
+        return {
+            cell_id
+            for cell_id, entry in self._cells.items()
+            if entry.get("state") == "done"
+            and (
+                entry.get("file") in listed
+                or (not str(entry.get("file", "")).startswith(f"{IMAGES}/") and self.image_path(cell_id))
+            )
+        }
 
     def stale_ids(self, plan: Plan | dict[str, Any] | None = None) -> list[str]:
         """Finished images on disk that are not cells of ``plan`` (default: the stored plan)."""

@@ -21,6 +21,7 @@ def build_index(run_dir: Path | str, store: RunStore | None = None) -> dict[str,
     store = store or RunStore.open(run_dir)
     plan = store.plan_dict or {}
     cells: list[dict[str, Any]] = []
+    done = store.done_ids()
     for cell in plan.get("cells", []):
         cell_id = str(cell["id"])
         entry = store.cells.get(cell_id) or {}
@@ -29,7 +30,7 @@ def build_index(run_dir: Path | str, store: RunStore | None = None) -> dict[str,
             "coords": dict(cell.get("coords") or {}),
             "labels": dict(cell.get("labels") or {}),
         }
-        if entry.get("state") == "done" and store.image_path(cell_id) is not None:
+        if entry.get("state") == "done" and cell_id in done:
             item.update(state="done", file=entry["file"], infotext=entry.get("infotext") or "")
         elif entry.get("state") == "failed":
             item.update(state="failed", error=entry.get("error") or "")

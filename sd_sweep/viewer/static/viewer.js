@@ -213,6 +213,11 @@
     return el("div", { class: "sv-cell sv-missing" }, el("div", { class: "sv-placeholder", text: "not in the plan" }));
   }
 
+  // The grid is virtualised: S.grid holds every shown cell's id (for arrow keys and downloads),
+  // the table only the rows and columns in (or near) the scroll box, between spacers of the
+  // measured cell size, so a page of 10,000 cells costs what a screenful does.
+  const OVERSCAN = 2;
+
   function renderGrid() {
     const main = $("sv-main");
     const xd = S.x && dim(S.x), yd = S.y && dim(S.y);
@@ -220,34 +225,105 @@
     const pageDims = dims().filter((d) => roleOf(d.name) === "page");
     const coords = {};
     for (const d of pageDims) coords[d.name] = S.page[d.name];
-    const table = el("table", { class: "sv-grid", id: "sv-grid" });
-    const head = el("tr", {}, el("th", { class: "sv-corner", text: [yd && title(yd), xd && title(xd)].filter(Boolean).join(" \\ ") }));
-    for (const i of xs) head.append(el("th", { scope: "col", "data-value": i },
-      xd ? el("span", { class: "sv-axis-name", text: title(xd) + ": " }) : null, xd ? xd.labels[i] : ""));
-    table.append(el("thead", {}, head));
-    const body = el("tbody");
     S.grid = [];
     for (const j of ys) {
-      const row = el("tr", {}, el("th", { scope: "row", "data-value": j },
-        yd ? el("span", { class: "sv-axis-name", text: title(yd) + ": " }) : null, yd ? yd.labels[j] : ""));
       const ids = [];
       for (const i of xs) {
         if (xd) coords[xd.name] = i;
         if (yd) coords[yd.name] = j;
         const cell = S.byKey.get(keyOf(coords));
         ids.push(cell ? cell.id : null);
-        row.append(el("td", {}, cell ? cellButton(cell) : missing()));
       }
       S.grid.push(ids);
-      body.append(row);
     }
-    table.append(body);
+    S.view = { xd, yd, xs, ys };
+    S.win = null;
     const pageTitle = pageDims.map((d) => title(d) + ": " + d.labels[S.page[d.name]]).join(", ");
-    const scroll = $("sv-scroll") || el("div", { class: "sv-scroll", id: "sv-scroll", tabindex: "-1" });
-    scroll.replaceChildren(table);
-    main.replaceChildren(el("h2", { class: "sv-page-title", id: "sv-page-title", text: pageTitle }), scroll);
+    let scroll = $("sv-scroll");
+    if (!scroll) {
+      scroll = el("div", { class: "sv-scroll", id: "sv-scroll", tabindex: "-1" }, el("table", { class: "sv-grid", id: "sv-grid" }));
+      scroll.addEventListener("scroll", scheduleWindow, { passive: true });
+      main.replaceChildren(el("h2", { class: "sv-page-title", id: "sv-page-title" }), scroll);
+    }
+    $("sv-page-title").textContent = pageTitle;
+    renderWindow();
     if (S.open) showOpen();
     saveToHash();
+  }
+
+  let windowFrame = 0;
+  function scheduleWindow() {
+    if (!windowFrame) windowFrame = requestAnimationFrame(() => { windowFrame = 0; renderWindow(); });
+  }
+
+  function span(from, to, size) { return Math.max(0, to - from) * size; }
+  function spacer(tag, attrs, width, height) {
+    return el(tag, { class: "sv-spacer", ...attrs }, el("div", { style: "width:" + width + "px;height:" + height + "px" }));
+  }
+
+  function renderWindow(again) {
+    const table = $("sv-grid"), scroll = $("sv-scroll");
+    if (!table || !S.view) return;
+    const { xd, yd, xs, ys } = S.view;
+    const m = S.measure || (S.measure = { col: S.zoom + 5, row: S.zoom + 5, head: 28, side: 120 });
+    const viewW = scroll.clientWidth || innerWidth, viewH = scroll.clientHeight || innerHeight;
+    const left = Math.max(0, scroll.scrollLeft - m.side), top = Math.max(0, scroll.scrollTop - m.head);
+    const c0 = Math.max(0, Math.floor(left / m.col) - OVERSCAN);
+    const c1 = Math.min(xs.length, Math.ceil((left + viewW) / m.col) + OVERSCAN);
+    const r0 = Math.max(0, Math.floor(top / m.row) - OVERSCAN);
+    const r1 = Math.min(ys.length, Math.ceil((top + viewH) / m.row) + OVERSCAN);
+    const key = [c0, c1, r0, r1].join(",");
+    if (S.win === key) return;
+    S.win = key;
+    const head = el("tr", {}, el("th", { class: "sv-corner", text: [yd && title(yd), xd && title(xd)].filter(Boolean).join(" \\ ") }));
+    if (c0 > 0) head.append(spacer("th", {}, span(0, c0, m.col), 1));
+    for (let c = c0; c < c1; c++) {
+      const i = xs[c];
+      head.append(el("th", { scope: "col", "data-value": i },
+        xd ? el("span", { class: "sv-axis-name", text: title(xd) + ": " }) : null, xd ? xd.labels[i] : ""));
+    }
+    if (c1 < xs.length) head.append(spacer("th", {}, span(c1, xs.length, m.col), 1));
+    const body = el("tbody");
+    const wide = c1 - c0 + 1 + (c0 > 0) + (c1 < xs.length);
+    if (r0 > 0) body.append(el("tr", { class: "sv-spacer-row" }, spacer("td", { colspan: wide }, 1, span(0, r0, m.row))));
+    for (let r = r0; r < r1; r++) {
+      const j = ys[r];
+      const row = el("tr", {}, el("th", { scope: "row", "data-value": j },
+        yd ? el("span", { class: "sv-axis-name", text: title(yd) + ": " }) : null, yd ? yd.labels[j] : ""));
+      if (c0 > 0) row.append(spacer("td", {}, span(0, c0, m.col), 1));
+      for (let c = c0; c < c1; c++) {
+        const id = S.grid[r][c];
+        row.append(el("td", {}, id ? cellButton(S.byId.get(id)) : missing()));
+      }
+      if (c1 < xs.length) row.append(spacer("td", {}, span(c1, xs.length, m.col), 1));
+      body.append(row);
+    }
+    if (r1 < ys.length) body.append(el("tr", { class: "sv-spacer-row" }, spacer("td", { colspan: wide }, 1, span(r1, ys.length, m.row))));
+    table.replaceChildren(el("thead", {}, head), body);
+    // measure what the browser made of it; draw again once if the guess was off
+    const cellTd = body.querySelector("tr:not(.sv-spacer-row) td:not(.sv-spacer)");
+    const rowTh = body.querySelector("tr:not(.sv-spacer-row) th");
+    if (!cellTd || !rowTh) return;
+    const got = { col: cellTd.offsetWidth, row: cellTd.parentElement.offsetHeight, head: table.tHead.offsetHeight, side: rowTh.offsetWidth };
+    const off = Math.abs(got.col - m.col) > 1 || Math.abs(got.row - m.row) > 1 || Math.abs(got.head - m.head) > 1 || Math.abs(got.side - m.side) > 1;
+    S.measure = got;
+    if (off && !again) { S.win = null; renderWindow(true); }
+  }
+
+  // scroll the cell at [row, col] into the box (drawing it) and return its element
+  function reveal(r, c) {
+    const scroll = $("sv-scroll"), m = S.measure;
+    if (scroll && m) {
+      const x = c * m.col, y = r * m.row;
+      const w = scroll.clientWidth - m.side, h = scroll.clientHeight - m.head;
+      if (x < scroll.scrollLeft) scroll.scrollLeft = x;
+      else if (x + m.col > scroll.scrollLeft + w) scroll.scrollLeft = x + m.col - w;
+      if (y < scroll.scrollTop) scroll.scrollTop = y;
+      else if (y + m.row > scroll.scrollTop + h) scroll.scrollTop = y + m.row - h;
+      renderWindow();
+    }
+    const id = (S.grid[r] || [])[c];
+    return id ? cellButton(S.byId.get(id)) : null;
   }
 
   // -- the full image -----------------------------------------------------------------------------
@@ -303,8 +379,8 @@
     const [r, c] = S.open || [0, 0];
     const next = [Math.min(rows - 1, Math.max(0, r + dr)), Math.min(cols - 1, Math.max(0, c + dc))];
     if (S.open) { S.open = next; showOpen(); return; }
-    const id = S.grid[next[0]][next[1]];
-    if (id) cellButton(S.byId.get(id)).focus();
+    const node = reveal(next[0], next[1]);
+    if (node) node.focus();
   }
 
   function hostSend() {
@@ -366,9 +442,13 @@
     $("sv-zoom").value = px;
     $("sv-zoom-value").textContent = px + " px";
     try { localStorage.setItem("sd-sweep-zoom", String(px)); } catch (e) { /* file:// */ }
+    S.measure = null;
+    S.win = null;
+    scheduleWindow();
   }
   setZoom(S.zoom);
   $("sv-zoom").addEventListener("input", (e) => setZoom(Number(e.target.value)));
+  window.addEventListener("resize", scheduleWindow);
   $("sv-close").addEventListener("click", closeCell);
   $("sv-lightbox").addEventListener("click", (e) => { if (e.target.classList.contains("sv-lb-image")) closeCell(); });
   $("sv-copy").addEventListener("click", async () => {
@@ -403,8 +483,8 @@
       const rows = S.grid.length, cols = S.grid[0].length;
       const next = [Math.min(rows - 1, Math.max(0, at[0] + dr)), Math.min(cols - 1, Math.max(0, at[1] + dc))];
       S.open = null;
-      const id = S.grid[next[0]][next[1]];
-      if (id) cellButton(S.byId.get(id)).focus();
+      const node = reveal(next[0], next[1]);
+      if (node) node.focus();
       return;
     }
     move(...arrows[e.key]);
