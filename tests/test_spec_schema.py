@@ -28,7 +28,9 @@ def parser_problems(document: dict[str, Any]) -> list[Problem]:
     try:
         spec = spec_from_dict(document)
     except SpecError as exc:
-        return exc.problems
+        axes = document.get("axes") if isinstance(document.get("axes"), list) else []
+        names = [(i, a.get("param")) for i, a in enumerate(axes) if isinstance(a, dict)]
+        return exc.problems + [p for i, param in names if isinstance(param, str) for p in param_problems(param, i)]
     deferred = list(spec.problems)  # unknown top-level keys: the planner reports them with the rest
     return deferred + [problem for index, axis in enumerate(spec.axes) for problem in param_problems(axis.param, index)]
 
