@@ -28,16 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import CHROMIUM, FLAGS
 
 # runs before the page's own scripts: note the first frame with a full screen of loaded thumbnails
 FIRST_SCREEN = """
@@ -108,7 +99,7 @@ def measure(url: str, pivots: int, width: int, height: int, zoom: int) -> dict[s
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.add_init_script(f"localStorage.setItem('sd-sweep-zoom', '{zoom}');")

@@ -26,18 +26,9 @@ from pathlib import Path
 import pytest
 
 from sd_sweep.client import SweepClient
+from tests.browser import CHROMIUM, FLAGS
 
 ROOT_ENV = "SD_SWEEP_WEBUI_DIR"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 RUN_TAG = uuid.uuid4().hex[:8]
 """A fresh run name each session: runs are resumable, so a rerun under the same name would generate nothing."""
 SPEC = {
@@ -191,12 +182,12 @@ def test_growing_a_script_sweep_generates_only_the_new_cells(real_webui: str):
 
 def test_the_sweeps_tab_shows_a_run_and_sends_a_cell_to_txt2img(real_webui_page: str, tmp_path: Path):
     playwright = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
+    if not CHROMIUM.exists():
         pytest.skip(f"no {CHROMIUM}")
     name = f"acceptance-tab-{RUN_TAG}"
     _script_sweep(real_webui_page, name, "3, 9")
     with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(real_webui_page, timeout=300_000)
         page.wait_for_selector("#tabs", timeout=300_000)

@@ -13,18 +13,8 @@ import pytest
 from sd_sweep.core.store import LOG, STATE
 from sd_sweep.viewer.export import export_run
 from sd_sweep.viewer.server import serve_in_thread
+from tests.browser import CHROMIUM, FLAGS
 from tests.viewer_runs import cell_at, make_run
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install -y chromium; .ci/run installs it)"
