@@ -191,7 +191,7 @@ def test_the_sweeps_tab_shows_a_run_and_sends_a_cell_to_txt2img(real_webui_page:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(real_webui_page, timeout=300_000)
         page.wait_for_selector("#tabs", timeout=300_000)
-        page.get_by_role("button", name="Sweeps").click()
+        page.locator("#tabs").get_by_text("Sweeps", exact=True).first.click()  # a button in gradio 3, a tab in 4
         frame = page.wait_for_selector("#sd_sweep_frame", timeout=60_000).content_frame()
         frame.wait_for_selector(f"text={name}", timeout=60_000)
         card = frame.locator(f"text={name}").locator("xpath=ancestor::*[.//a[normalize-space()='Open']][1]")
