@@ -11,6 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 STATIC = Path(__file__).resolve().parent / "static"
-"""The page: ``index.html``, ``viewer.js``, ``viewer.css`` and the runs list ``runs.html``."""
+"""The page: ``index.html``, ``viewer.js``, ``viewer.css`` and the runs list ``runs.html``; ``dom.js`` serves both."""
 
 __all__ = ["STATIC"]

@@ -13,7 +13,7 @@ from sd_sweep.viewer.files import THUMBS, thumb_name, thumbnail
 from sd_sweep.viewer.index import build_index
 
 DATA_MARKER = "<!--sweep-data-->"
-PAGE_FILES = ("viewer.js", "viewer.css")
+PAGE_FILES = ("dom.js", "viewer.js", "viewer.css")
 
 
 def export_run(run_dir: Path | str, out_dir: Path | str) -> Path:

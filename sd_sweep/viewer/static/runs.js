@@ -5,18 +5,7 @@
   const POLL_MS = Number(new URLSearchParams(location.search).get("poll") || 2000);
   let timer = null;
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
+  const el = window.sdSweepDom.el;
   const runUrl = (run, tail) => api + "/" + encodeURIComponent(run.folder) + (tail || "");
 
   async function act(run, method, tail, button) {

@@ -42,18 +42,7 @@
   function roleOf(name) { return name === S.x ? "x" : name === S.y ? "y" : "page"; }
   function keyOf(coords) { return dims().map((d) => coords[d.name]).join(","); }
 
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined || v === false) continue;
-      if (k === "class") node.className = v;
-      else if (k === "text") node.textContent = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? "" : v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-  }
+  const el = window.sdSweepDom.el;
 
   // -- loading ------------------------------------------------------------------------------
 
