@@ -28,11 +28,16 @@ FIELD = "axes[0].values"
 
 
 def builtin_process_axis(vals: str, typ: type) -> list:
-    """Transcription of ``process_axis`` in xyz_grid.py (v1.10.1), text mode, with numpy."""
+    """Transcription of ``process_axis`` in xyz_grid.py (v1.10.1), text mode, with numpy.
+
+    Checked against the outputs of the real function in ``REAL_XYZ_GRID``.
+    """
     valslist = list(map(str.strip, chain.from_iterable(csv.reader(StringIO(vals), skipinitialspace=True))))
     if typ is int:
         ext: list = []
         for val in valslist:
+            if not val.strip():
+                continue
             m = RE_RANGE.fullmatch(val)
             mc = RE_RANGE_COUNT.fullmatch(val)
             if m is not None:
@@ -51,6 +56,8 @@ def builtin_process_axis(vals: str, typ: type) -> list:
     elif typ is float:
         ext = []
         for val in valslist:
+            if not val.strip():
+                continue
             m = RE_RANGE_FLOAT.fullmatch(val)
             mc = RE_RANGE_COUNT_FLOAT.fullmatch(val)
             if m is not None:
@@ -84,64 +91,204 @@ def test_the_xyz_grid_regexes_are_the_builtin_ones() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("5", [5]),
-        ("1, 2, 3", [1, 2, 3]),
-        ("-1", [-1]),
-        ("1-5", [1, 2, 3, 4, 5]),
-        ("1 - 5", [1, 2, 3, 4, 5]),
-        ("1-10 (+3)", [1, 4, 7, 10]),
-        ("1-11 (+3)", [1, 4, 7, 10]),
-        # The built-in stops at end + 1 whatever the step's sign: counting down never reaches the end.
-        ("10-1 (-3)", [10, 7, 4]),
-        ("10-1 (-1)", [10, 9, 8, 7, 6, 5, 4, 3]),
-        ("1-10 [4]", [1, 4, 7, 10]),
-        ("1-10 [3]", [1, 5, 10]),
-        ("10-1 [4]", [10, 7, 4, 1]),
-        ("-10-0 [4]", [-10, -6, -3, 0]),
-        ("-5--1", [-5, -4, -3, -2, -1]),
-        ("3-3", [3]),
-        ("1-10 [1]", [1]),
-        ("1, 3-5, 9", [1, 3, 4, 5, 9]),
-        ("1, 1, 2", [1, 1, 2]),
-        ("1\n2", [1, 2]),
-        ('"1", 2', [1, 2]),
-        ("1_000", [1000]),
-    ],
-)
-def test_int_text(raw: str, expected: list[int]) -> None:
-    values = parse_values(raw, "int", FIELD)
-    assert values == expected
-    assert all(type(v) is int for v in values)
-    assert values == builtin_process_axis(raw, int)
+# What ``process_axis`` of v1.10.1 (82a973c0) ``scripts/xyz_grid.py`` produced for each text on an int or a
+# float axis: the list it returned, or the name of the exception it raised. Recorded by running that very
+# function (its source, taken from the file, with numpy 1.26.2) in the WebUI's own Python, not rewritten.
+REAL_XYZ_GRID: list[tuple[str, str, list | str]] = [
+    ("5", "int", [5]),
+    ("1, 2, 3", "int", [1, 2, 3]),
+    ("-1", "int", [-1]),
+    ("+3", "int", [3]),
+    ("  7  ", "int", [7]),
+    ("1-5", "int", [1, 2, 3, 4, 5]),
+    ("1 - 5", "int", [1, 2, 3, 4, 5]),
+    (" 1-5 ", "int", [1, 2, 3, 4, 5]),
+    ("1-5 (+2)", "int", [1, 3, 5]),
+    ("1-10 (+3)", "int", [1, 4, 7, 10]),
+    ("1-11 (+3)", "int", [1, 4, 7, 10]),
+    ("10-1 (-3)", "int", [10, 7, 4]),
+    ("10-1 (-1)", "int", [10, 9, 8, 7, 6, 5, 4, 3]),
+    ("1-5(+2)", "int", [1, 3, 5]),
+    ("1-5 (+2 )", "int", [1, 3, 5]),
+    ("1-5 ( +2)", "int", "ValueError"),
+    ("1-5 (+10)", "int", [1]),
+    ("1-10 [4]", "int", [1, 4, 7, 10]),
+    ("1-10 [3]", "int", [1, 5, 10]),
+    ("10-1 [4]", "int", [10, 7, 4, 1]),
+    ("1-10[4]", "int", [1, 4, 7, 10]),
+    ("1-10 [ 4]", "int", "ValueError"),
+    ("1-10 [4 ]", "int", [1, 4, 7, 10]),
+    ("1-10 [+4]", "int", "ValueError"),
+    ("-10-0 [4]", "int", [-10, -6, -3, 0]),
+    ("-5--1", "int", [-5, -4, -3, -2, -1]),
+    ("-5 - -1", "int", [-5, -4, -3, -2, -1]),
+    ("+1-+3", "int", [1, 2, 3]),
+    ("- 5-10", "int", "ValueError"),
+    ("1 - - 5", "int", "ValueError"),
+    ("3-3", "int", [3]),
+    ("0-0", "int", [0]),
+    ("7-7 [3]", "int", [7, 7, 7]),
+    ("1-10 [1]", "int", [1]),
+    ("1-2 [5]", "int", [1, 1, 1, 1, 2]),
+    ("1-10 [20]", "int", [1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10]),
+    ("3--3 (-2)", "int", [3, 1, -1]),
+    ("-3-3", "int", [-3, -2, -1, 0, 1, 2, 3]),
+    ("1, 3-5, 9", "int", [1, 3, 4, 5, 9]),
+    ("1-3, 2-4", "int", [1, 2, 3, 2, 3, 4]),
+    ("1-5 (+2), 8", "int", [1, 3, 5, 8]),
+    ('"1-3", 5', "int", [1, 2, 3, 5]),
+    ("1, 1, 2", "int", [1, 1, 2]),
+    ("1\n2", "int", [1, 2]),
+    ("1\n\n2", "int", [1, 2]),
+    ('"1", 2', "int", [1, 2]),
+    ("1_000", "int", [1000]),
+    ("1_0-1_2", "int", "ValueError"),
+    ("\uff11-\uff13", "int", [1, 2, 3]),
+    ("\u0661-\u0663", "int", [1, 2, 3]),
+    ("2147483647-2147483649", "int", [2147483647, 2147483648, 2147483649]),
+    ("1,,2", "int", [1, 2]),
+    ("1, ,2", "int", [1, 2]),
+    (",1", "int", [1]),
+    ("1,", "int", [1]),
+    (",", "int", []),
+    ("", "int", []),
+    (" ", "int", []),
+    ("1.5", "int", "ValueError"),
+    ("1e3", "int", "ValueError"),
+    ("0x10", "int", "ValueError"),
+    ("abc", "int", "ValueError"),
+    ("1-10 (3)", "int", "ValueError"),
+    ("1-10 (+0)", "int", "ValueError"),
+    ("1-10 [0]", "int", []),
+    ("5-1", "int", []),
+    ("1--5", "int", []),
+    ("1-10 (-1)", "int", []),
+    ("1-5 (+2) (+3)", "int", "ValueError"),
+    ("1-5 [2] [3]", "int", "ValueError"),
+    ("1-5 (+2) [3]", "int", "ValueError"),
+    ("1-1e1", "int", "ValueError"),
+    ("1-", "int", "ValueError"),
+    ("-", "int", "ValueError"),
+    ("1-2-3", "int", "ValueError"),
+    ("5-1 [3]", "int", [5, 3, 1]),
+    ("1-10 [2.5]", "int", "ValueError"),
+    ("7", "float", [7.0]),
+    ("0.5, 7.5", "float", [0.5, 7.5]),
+    ("-1.5", "float", [-1.5]),
+    ("+2.5", "float", [2.5]),
+    (".5", "float", [0.5]),
+    ("5.", "float", [5.0]),
+    ("1e3", "float", [1000.0]),
+    ("1_0.5", "float", [10.5]),
+    ("1-3", "float", [1.0, 2.0, 3.0]),
+    ("1 - 3", "float", [1.0, 2.0, 3.0]),
+    ("1-2", "float", [1.0, 2.0]),
+    ("1-2 (+1)", "float", [1.0, 2.0]),
+    ("0.5-1.5 (+0.25)", "float", [0.5, 0.75, 1.0, 1.25, 1.5]),
+    ("0.5-2 (+0.5)", "float", [0.5, 1.0, 1.5, 2.0]),
+    ("2-0.5 (-0.5)", "float", [2.0, 1.5, 1.0, 0.5]),
+    ("1.0--2 (-1)", "float", [1.0, 0.0, -1.0, -2.0]),
+    ("1.0--2 [4]", "float", [1.0, 0.0, -1.0, -2.0]),
+    ("-0.5-0.5 (+0.25)", "float", [-0.5, -0.25, 0.0, 0.25, 0.5]),
+    ("-1--0.5 [3]", "float", "ValueError"),
+    ("1-2 [5]", "float", [1.0, 1.25, 1.5, 1.75, 2.0]),
+    ("2-1 [3]", "float", [2.0, 1.5, 1.0]),
+    ("1-2 [1]", "float", [1.0]),
+    ("0.1-0.3 [3]", "float", [0.1, 0.2, 0.3]),
+    (
+        "0-1 (+0.1)",
+        "float",
+        [0.0, 0.1, 0.2, 0.30000000000000004, 0.4, 0.5, 0.6000000000000001, 0.7000000000000001, 0.8, 0.9, 1.0],
+    ),
+    ("0-1 (+0.3)", "float", [0.0, 0.3, 0.6, 0.8999999999999999, 1.2]),
+    ("0-0.3 (+0.1)", "float", [0.0, 0.1, 0.2, 0.30000000000000004]),
+    ("1-1.3 (+0.1)", "float", [1.0, 1.1, 1.2000000000000002, 1.3000000000000003, 1.4000000000000004]),
+    ("1-2 (+1.5)", "float", [1.0, 2.5]),
+    ("7-7", "float", [7.0]),
+    ("5, 1-2 [3], 9", "float", [5.0, 1.0, 1.5, 2.0, 9.0]),
+    ("1-2 [3], 1-2 (+0.5)", "float", [1.0, 1.5, 2.0, 1.0, 1.5, 2.0]),
+    ("1.-2.", "float", [1.0, 2.0]),
+    ("1-2 (+.5)", "float", "ValueError"),
+    ("1-2 (+0.5) ", "float", [1.0, 1.5, 2.0]),
+    ("1-2(+0.5)", "float", [1.0, 1.5, 2.0]),
+    ("1-2 ( +0.5)", "float", "ValueError"),
+    ("1-2 (0.5)", "float", "ValueError"),
+    ("1-1e1", "float", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]),
+    ("1x5-3", "float", "ValueError"),
+    ("1e-2", "float", "ValueError"),
+    ("1.5e-3", "float", [0.0015]),
+    ("\u0661.\u0665-\u0663", "float", [1.5, 2.5, 3.5]),
+    ("nan", "float", [math.nan]),
+    ("inf", "float", [math.inf]),
+    ("-inf", "float", [-math.inf]),
+    ("1,,2", "float", [1.0, 2.0]),
+    ("1, ,2", "float", [1.0, 2.0]),
+    ("1,", "float", [1.0]),
+    (",", "float", []),
+    ("", "float", []),
+    ("abc", "float", "ValueError"),
+    ("1-2 [2.5]", "float", "ValueError"),
+    ("1-2 [2.]", "float", "ValueError"),
+    ("1-2 [0]", "float", []),
+    ("1-2 (+0)", "float", "ZeroDivisionError"),
+    ("2-1 (+0.5)", "float", []),
+    ("1--2", "float", "ValueError"),
+    ("1-2 (-0.5)", "float", []),
+    ("-", "float", "ValueError"),
+    ("1.5.5-2", "float", "ValueError"),
+    ("1-2 [3] [4]", "float", "ValueError"),
+    ("0-1 (+0.25), 0.5", "float", [0.0, 0.25, 0.5, 0.75, 1.0, 0.5]),
+]
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("7", [7.0]),
-        ("0.5, 7.5", [0.5, 7.5]),
-        ("-1.5", [-1.5]),
-        ("1e3", [1000.0]),
-        ("1.0--2 (-1)", [1.0, 0.0, -1.0, -2.0]),
-        ("1.0--2 [4]", [1.0, 0.0, -1.0, -2.0]),
-        ("0.5-2 (+0.5)", [0.5, 1.0, 1.5, 2.0]),
-        ("1-3", [1.0, 2.0, 3.0]),
-        ("2-0.5 (-0.5)", [2.0, 1.5, 1.0, 0.5]),
-        ("1-2 [5]", [1.0, 1.25, 1.5, 1.75, 2.0]),
-        ("2-1 [3]", [2.0, 1.5, 1.0]),
-        ("0-1 (+0.3)", [0.0, 0.3, 0.6, 0.8999999999999999, 1.2]),
-        ("1-1.3 (+0.1)", [1.0, 1.1, 1.2000000000000002, 1.3000000000000003, 1.4000000000000004]),
-        ("5, 1-2 [3], 9", [5.0, 1.0, 1.5, 2.0, 9.0]),
-    ],
-)
-def test_float_text(raw: str, expected: list[float]) -> None:
-    values = parse_values(raw, "float", FIELD)
-    assert same_floats(values, expected)
-    assert all(type(v) is float for v in values)
-    assert same_floats(values, builtin_process_axis(raw, float))
+def _outcome(row: tuple[str, str, list | str]) -> str:
+    text, _kind, real = row
+    if isinstance(real, str):
+        return "raises"
+    if not real:
+        return "drops"
+    return "lists" if all(math.isfinite(v) for v in real) else "non-finite"
+
+
+@pytest.mark.parametrize(("text", "kind", "real"), [r for r in REAL_XYZ_GRID if _outcome(r) == "lists"])
+def test_text_gives_the_lists_of_the_real_xyz_grid(text: str, kind: str, real: list) -> None:
+    values = parse_values(text, kind, FIELD)
+    assert [type(v) for v in values] == [int if kind == "int" else float] * len(real)
+    if kind == "int":
+        assert values == real
+    else:
+        assert same_floats(values, real)
+
+
+@pytest.mark.parametrize(("text", "kind", "real"), [r for r in REAL_XYZ_GRID if _outcome(r) != "lists"])
+def test_text_the_real_xyz_grid_rejects_drops_or_makes_non_finite_is_a_spec_error(
+    text: str, kind: str, real: list | str
+) -> None:
+    """Where the real one crashes, returns nothing, or returns nan or inf, ``parse_values`` refuses the text.
+
+    Nothing (``5-1``, ``1-10 [0]``, ``,``) would be a sweep that silently leaves out what was asked for,
+    and nan or inf is no CFG scale, denoising strength or weight.
+    """
+    with pytest.raises(SpecError) as info:
+        parse_values(text, kind, FIELD)
+    [problem] = info.value.problems
+    assert problem.field == FIELD
+    assert problem.value in (text, text.strip())
+    assert problem.message
+
+
+@pytest.mark.parametrize(("text", "kind", "real"), REAL_XYZ_GRID)
+def test_the_transcription_reproduces_the_real_xyz_grid(text: str, kind: str, real: list | str) -> None:
+    """The property tests below compare with ``builtin_process_axis``; this anchors it to the real outputs."""
+    typ = int if kind == "int" else float
+    if isinstance(real, str):
+        with pytest.raises((ValueError, ZeroDivisionError)) as info:
+            builtin_process_axis(text, typ)
+        assert type(info.value).__name__ == real
+    elif kind == "int":
+        assert builtin_process_axis(text, typ) == real
+    else:
+        assert same_floats(builtin_process_axis(text, typ), real)
 
 
 @pytest.mark.parametrize(
@@ -215,7 +362,8 @@ def test_lists_and_scalars(raw: object, kind: str, expected: list) -> None:
         ("   ", "str", "   "),
         ([], "int", []),
         ("1, x", "int", "x"),
-        ("1,,2", "int", ""),
+        (",", "int", ","),
+        ("1, , 2-1", "float", "2-1"),
         ("1.5", "int", "1.5"),
         ("abc", "float", "abc"),
         ("nan", "float", "nan"),

@@ -1,7 +1,7 @@
 """Axis values: the X/Y/Z plot's text syntax (WebUI v1.10.1 ``scripts/xyz_grid.py``) and literal lists.
 
 Text gives the same values, in the same order, as the built-in script; where the built-in script
-would crash or silently drop a range, a ``SpecError`` is raised instead. numpy's ``arange`` and
+would crash, silently drop a range or take nan or inf, a ``SpecError`` is raised instead. numpy's ``arange`` and
 ``linspace`` are reproduced step by step in pure Python, so the floats are bit-identical.
 """
 
@@ -117,7 +117,7 @@ def _parse_text(text: str, kind: str, field: str) -> list:
         return [_size_token(token, field) for token in tokens]
     expand = _expand_int if kind == "int" else _expand_float
     values: list = []
-    for token in tokens:
+    for token in filter(None, tokens):  # the X/Y/Z plot skips empty cells of number axes: "1, 2," is 1 and 2
         values += expand(token, field, MAX_VALUES - len(values))
         if len(values) > MAX_VALUES:
             raise SpecError.single(field, token, f"too many values (more than {MAX_VALUES})")
@@ -195,8 +195,6 @@ def _expand_float(token: str, field: str, budget: int) -> list[float]:
 
 
 def _not_a(what: str, token: str) -> str:
-    if not token:
-        return f"empty value; expected {what}"
     if "-" in token and any(c.isdigit() for c in token):
         return f"not {what} nor a range; ranges look like 1-5, 1-10 (+3), 10-1 (-3) or 1-10 [4] (a step needs its sign)"
     return f"not {what}"
