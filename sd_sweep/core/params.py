@@ -60,6 +60,13 @@ PARAMS: dict[str, ParamDef] = {
         _p("hr_scale", "float", "Hires upscale", minimum=1, maximum=8),
         _p("hr_upscaler", "str", "Hires upscaler", choices_from="hr_upscaler"),
         _p("hr_second_pass_steps", "int", "Hires steps", minimum=0, maximum=1000),
+        _p("hr_resize_x", "int", "Hires resize width", minimum=0, maximum=16384),
+        _p("hr_resize_y", "int", "Hires resize height", minimum=0, maximum=16384),
+        _p("hr_sampler_name", "str", "Hires sampler", choices_from="hr_sampler_name"),
+        _p("hr_scheduler", "str", "Hires schedule type", choices_from="hr_scheduler"),
+        _p("hr_cfg", "float", "Hires CFG scale", minimum=0, maximum=100),
+        _p("hr_prompt", "str", "Hires prompt"),
+        _p("hr_negative_prompt", "str", "Hires negative prompt"),
         _p("restore_faces", "bool", "Restore faces"),
         _p("tiling", "bool", "Tiling"),
         _p("styles", "styles", "Styles", choices_from="styles"),
@@ -68,6 +75,23 @@ PARAMS: dict[str, ParamDef] = {
         _p("prompt_matrix", "str", "Prompt matrix"),
     )
 }
+
+HIRES_SECOND_PASS = frozenset(
+    {
+        "denoising_strength",
+        "hr_scale",
+        "hr_resize_x",
+        "hr_resize_y",
+        "hr_upscaler",
+        "hr_second_pass_steps",
+        "hr_sampler_name",
+        "hr_scheduler",
+        "hr_cfg",
+        "hr_prompt",
+        "hr_negative_prompt",
+    }
+)
+"""What only the hires pass of a txt2img cell reads: cells differing only in these share a first pass."""
 
 NETWORK_TYPES = ("lora", "lyco", "hypernet")
 """Extra-network tag names whose weight an axis ``<type>:<name>`` sweeps."""

@@ -59,6 +59,23 @@ class Capabilities:
         return bool(sep) and f"{family}:*" in self.params
 
 
+class KeptFirstPass(ABC):
+    """Where a backend keeps the first pass of a request's first-pass group for the rest of the run.
+
+    The engine hands one to each one-image request of a group (``Capabilities.first_pass_key``) and
+    deletes what was saved once every cell of the group is done, so an interrupted or killed run
+    resumes in the middle of a group without making its first pass again. What is saved (a latent,
+    an image) is the backend's, as bytes.
+    """
+
+    @abstractmethod
+    def load(self) -> bytes | None:
+        """What ``save`` stored for this group, or None."""
+
+    @abstractmethod
+    def save(self, data: bytes) -> None: ...
+
+
 @dataclass
 class GenerationRequest:
     """One generation call: shared parameters plus per-image prompts and seeds.
@@ -73,6 +90,8 @@ class GenerationRequest:
     seeds: list[int]
     cell_ids: list[str]
     cell_labels: list[str] = field(default_factory=list)
+    first_pass: KeptFirstPass | None = None
+    """Where the first pass of this one-image hires request is kept across an interrupt (see ``KeptFirstPass``)."""
 
     def __post_init__(self) -> None:
         sizes = {len(self.prompts), len(self.negative_prompts), len(self.seeds), len(self.cell_ids)}

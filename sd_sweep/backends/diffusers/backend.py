@@ -15,19 +15,28 @@ whether it was generated alone or in a batch with other prompts and seeds.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.diffusers.catalog import (
     DEFAULTS,
+    HIRES_DEFAULTS,
+    LATENT_UPSCALERS,
+    PIXEL_UPSCALERS,
     SAMPLERS,
     SCHEDULES,
     SUPPORTED_PARAMS,
     DiffusersCatalog,
     SamplerSpec,
     check_model_source,
+    first_pass_key,
+    hires_sampler,
     model_name,
     runtime_problem,
     scheduler_config,
@@ -61,6 +70,8 @@ __all__ = [
     "SUPPORTED_PARAMS",
     "DiffusersBackend",
     "SamplerSpec",
+    "hires_schedule",
+    "hires_target",
     "webui_clip_skip_to_diffusers",
 ]
 
@@ -115,6 +126,11 @@ class DiffusersBackend(Backend):
         self._base_scheduler_config: dict[str, Any] | None = None
         self._schedulers: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
+        self._img2img: Any = None
+        self.first_passes = 0
+        """First-pass images of hires cells sampled (a reused or kept first pass is not sampled again)."""
+        self._first_pass: tuple[str, Any] | None = None
+        """The key and latent of the last one-image first pass: kept while consecutive cells share it."""
 
     @property
     def model_name(self) -> str:
@@ -183,7 +199,9 @@ class DiffusersBackend(Backend):
         """
         if request.size == 0 or _stop_requested(stop):
             return []
-        params = {**DEFAULTS, **{k: v for k, v in request.params.items() if v is not None}}
+        given = {k: v for k, v in request.params.items() if v is not None}
+        hires = bool(given.get("enable_hr"))
+        params = {**DEFAULTS, **(HIRES_DEFAULTS if hires else {}), **given}
         with self._lock:
             source = self._source_for(params)
             pipe = self._load(source)
@@ -194,28 +212,174 @@ class DiffusersBackend(Backend):
             pipe.scheduler = scheduler
             try:
                 with _inference_context():
-                    result = pipe(**call, callback_on_step_end=_step_callback(int(params["steps"]), on_step, stop))
+                    if hires:
+                        images = self._hires(pipe, request, params, call, on_step, stop)
+                    else:
+                        steps = int(params["steps"])
+                        images = pipe(**call, callback_on_step_end=_step_callback(steps, on_step, stop)).images
             except _StoppedError:
                 return []
             except BackendError:
                 raise
             except Exception as exc:
                 raise BackendError(f"diffusers generation failed: {type(exc).__name__}: {exc}") from exc
+        written = {**params, "checkpoint": self.model_name}
         return [
-            GeneratedImage(
-                image=image,
-                infotext=build_infotext(prompt, negative, {**params, "seed": seed, "checkpoint": self.model_name}),
-            )
+            GeneratedImage(image=image, infotext=_infotext(prompt, negative, {**written, "seed": seed}))
             for image, prompt, negative, seed in zip(
-                result.images, request.prompts, request.negative_prompts, request.seeds, strict=False
+                images, request.prompts, request.negative_prompts, request.seeds, strict=False
             )
         ]
+
+    def _hires(
+        self,
+        pipe: Any,
+        request: GenerationRequest,
+        params: dict[str, Any],
+        call: dict[str, Any],
+        on_step: StepCallback | None,
+        stop: StopSignal | None,
+    ) -> list[Any]:
+        """The WebUI's hires fix: the first pass's latents, upscaled, then an img2img pass over them."""
+        latents = self._first_pass_latents(pipe, request, call, int(params["steps"]), on_step, stop)
+        return self._second_pass(pipe, request, params, latents, on_step, stop)
+
+    def _first_pass_latents(
+        self,
+        pipe: Any,
+        request: GenerationRequest,
+        call: dict[str, Any],
+        steps: int,
+        on_step: StepCallback | None,
+        stop: StopSignal | None,
+    ) -> torch.Tensor:
+        """The first pass of a hires batch, as latents.
+
+        A one-image request reuses the last first pass when its key (``catalog.first_pass_key``) is
+        the same, else the one the run kept (``request.first_pass``), else samples it and keeps it
+        in both places. A batch of several always samples its own.
+        """
+        key = None
+        if request.size == 1:
+            cell = {**request.params, "prompt": request.prompts[0], "negative_prompt": request.negative_prompts[0]}
+            key = first_pass_key(self.model_name, {**cell, "seed": request.seeds[0]})
+            if self._first_pass is not None and self._first_pass[0] == key:
+                return self._first_pass[1]
+        self._first_pass = None
+        kept = request.first_pass if key is not None else None
+        data = kept.load() if kept is not None else None
+        if data is not None:
+            latents = _latents_from_bytes(data, self.device, pipe.unet.dtype)
+        else:
+            callback = _step_callback(steps, on_step, stop)
+            result = pipe(**{**call, "output_type": "latent"}, callback_on_step_end=callback)
+            latents = result.images
+            self.first_passes += request.size
+            if kept is not None:
+                kept.save(_latents_to_bytes(latents))
+        if key is not None:
+            self._first_pass = (key, latents)
+        return latents
+
+    def _second_pass(
+        self,
+        pipe: Any,
+        request: GenerationRequest,
+        params: dict[str, Any],
+        latents: torch.Tensor,
+        on_step: StepCallback | None,
+        stop: StopSignal | None,
+    ) -> list[Any]:
+        """Upscale ``latents`` and sample them again at the hires denoising strength, as the WebUI does.
+
+        Each image's noise (and a pixel upscaler's encode) comes from a generator seeded anew with
+        its seed, as the WebUI draws the hires pass's noise from the seed again: the image is the
+        same whether its first pass was just sampled, reused or read back from the run folder.
+        """
+        import torch
+
+        scale = int(getattr(pipe, "vae_scale_factor", 8))
+        width, height, cut_x, cut_y = hires_target(int(params["width"]), int(params["height"]), params, scale)
+        generators = [torch.Generator(device=self.device).manual_seed(int(s)) for s in request.seeds]
+        upscaler = str(params["hr_upscaler"])
+        if upscaler in LATENT_UPSCALERS:
+            mode, antialias = LATENT_UPSCALERS[upscaler]
+            size = (height // scale, width // scale)
+            upscaled = torch.nn.functional.interpolate(latents, size=size, mode=mode, antialias=antialias)
+        else:
+            upscaled = self._pixel_upscale(pipe, latents, upscaler, (width // scale * scale, height // scale * scale))
+            upscaled = _encode(pipe.vae, upscaled, generators)
+        rows, cols = upscaled.shape[-2:]
+        upscaled = upscaled[..., cut_y // 2 : rows - (cut_y + 1) // 2, cut_x // 2 : cols - (cut_x + 1) // 2]
+        sampler, schedule = hires_sampler(params)
+        img2img = self._img2img_pipe(pipe)
+        img2img.scheduler = self._scheduler(sampler, schedule)
+        prompts = [str(params["hr_prompt"]) if params.get("hr_prompt") else p for p in request.prompts]
+        negatives = [
+            str(params["hr_negative_prompt"]) if params.get("hr_negative_prompt") else n
+            for n in request.negative_prompts
+        ]
+        self._apply_loras(pipe, prompts)
+        conditioning = self._conditioning(
+            pipe,
+            dataclasses.replace(request, prompts=prompts, negative_prompts=negatives),
+            int(params.get("clip_skip") or 1),
+        )
+        steps = int(params.get("hr_second_pass_steps") or params["steps"])
+        total, strength = hires_schedule(steps, float(params["denoising_strength"]))
+        cfg = params.get("hr_cfg")
+        result = img2img(
+            image=upscaled,
+            strength=strength,
+            num_inference_steps=total,
+            guidance_scale=float(params["cfg_scale"] if cfg is None else cfg),
+            generator=generators,
+            output_type="pil",
+            callback_on_step_end=_step_callback(steps, on_step, stop),
+            **conditioning,
+        )
+        return list(result.images)
+
+    def _pixel_upscale(self, pipe: Any, latents: torch.Tensor, upscaler: str, size: tuple[int, int]) -> torch.Tensor:
+        """Decode ``latents`` to 8-bit pixels as the WebUI does (truncated), resize them with the
+        upscaler's filter, and return them as a tensor in [-1, 1] for the VAE."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        with _vae_precision(pipe.vae) as vae:
+            decoded = vae.decode(latents.to(vae.dtype) / vae.config.scaling_factor, return_dict=False)[0]
+        pixels = (255.0 * torch.clamp((decoded.float() + 1.0) / 2.0, 0.0, 1.0)).permute(0, 2, 3, 1).cpu().numpy()
+        resample = getattr(Image.Resampling, PIXEL_UPSCALERS[upscaler])
+        resized = [
+            np.asarray(Image.fromarray(image.astype(np.uint8)).resize(size, resample=resample), dtype=np.float32)
+            for image in pixels
+        ]
+        tensor = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2) / 255.0 * 2.0 - 1.0
+        return tensor.to(self.device)
+
+    def _img2img_pipe(self, pipe: Any) -> Any:
+        """An img2img pipeline of the loaded pipeline's components (the VAE of this batch)."""
+        if self._img2img is None:
+            from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+
+            with quiet_hf_output(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if self._family == SDXL:
+                    self._img2img = StableDiffusionXLImg2ImgPipeline(**pipe.components)
+                else:
+                    self._img2img = StableDiffusionImg2ImgPipeline(**pipe.components, requires_safety_checker=False)
+            self._img2img.set_progress_bar_config(disable=True)
+        self._img2img.vae = pipe.vae
+        return self._img2img
 
     def close(self) -> None:
         with self._lock:
             if self._pipe is None:
                 return
             self._pipe = None
+            self._img2img = None
+            self._first_pass = None
             self._own_vae = None
             self._vae_name = None
             self._adapters.clear()
@@ -459,6 +623,109 @@ class DiffusersBackend(Backend):
             noise = torch.randn((1, *shape), generator=generator, device=self.device, dtype=dtype)[0]
             noises.append(_slerp(strength, noise, sub))
         return torch.stack(noises)
+
+
+def hires_target(width: int, height: int, params: dict[str, Any], multiple: int) -> tuple[int, int, int, int]:
+    """``(width, height, cut_x, cut_y)`` of the hires pass, by the WebUI's rule.
+
+    ``hr_resize_x``/``hr_resize_y`` of 0 scale by ``hr_scale``; one of them set keeps the aspect
+    ratio; both set cover that size and cut the overhang (``cut_*``, in latent pixels) from the
+    upscaled latent, as ``StableDiffusionProcessingTxt2Img`` does.
+    """
+    resize_x, resize_y = int(params.get("hr_resize_x") or 0), int(params.get("hr_resize_y") or 0)
+    if resize_x == 0 and resize_y == 0:
+        scale = float(params.get("hr_scale") or 1.0)
+        return int(width * scale), int(height * scale), 0, 0
+    if resize_x == 0:
+        return resize_y * width // height, resize_y, 0, 0
+    if resize_y == 0:
+        return resize_x, resize_x * height // width, 0, 0
+    if width / height < resize_x / resize_y:
+        target_x, target_y = resize_x, resize_x * height // width
+    else:
+        target_x, target_y = resize_y * width // height, resize_y
+    return target_x, target_y, (target_x - resize_x) // multiple, (target_y - resize_y) // multiple
+
+
+def hires_schedule(steps: int, denoising: float) -> tuple[int, float]:
+    """``(num_inference_steps, strength)`` for diffusers' img2img such that it samples ``steps``
+    steps: the last ``steps`` of a schedule of ``int(steps / denoising)``, as the WebUI's hires pass
+    (which passes its steps to the sampler, so the "fix steps" rule of img2img applies).
+
+    diffusers alone would sample ``int(num_inference_steps * strength)`` steps.
+    """
+    total = max(steps, int(steps / min(denoising, 0.999)))
+    return total, min(1.0, (steps + 0.5) / total)
+
+
+def _infotext(prompt: str, negative: str, params: dict[str, Any]) -> str:
+    """The infotext of one image, with the hires fields as the WebUI writes them."""
+    if not params.get("enable_hr"):
+        return build_infotext(prompt, negative, params)
+    written = dict(params)
+    extra: dict[str, Any] = {}
+    if params.get("hr_resize_x") or params.get("hr_resize_y"):
+        written.pop("hr_scale", None)
+        extra["Hires resize"] = f"{int(params.get('hr_resize_x') or 0)}x{int(params.get('hr_resize_y') or 0)}"
+    if not params.get("hr_second_pass_steps"):
+        written.pop("hr_second_pass_steps", None)
+    sampler, schedule = hires_sampler(params)
+    if sampler != params["sampler_name"]:
+        extra["Hires sampler"] = sampler
+    if schedule != params["scheduler"]:
+        extra["Hires schedule type"] = schedule
+    if params.get("hr_cfg") is not None and float(params["hr_cfg"]) != float(params["cfg_scale"]):
+        extra["Hires CFG Scale"] = params["hr_cfg"]
+    if params.get("hr_prompt") and params["hr_prompt"] != prompt:
+        extra["Hires prompt"] = params["hr_prompt"]
+    if params.get("hr_negative_prompt") and params["hr_negative_prompt"] != negative:
+        extra["Hires negative prompt"] = params["hr_negative_prompt"]
+    return build_infotext(prompt, negative, written, extra)
+
+
+def _latents_to_bytes(latents: torch.Tensor) -> bytes:
+    """Latents as a ``.npy`` file in float32 (exact for float16 and bfloat16 latents too)."""
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, latents.detach().float().cpu().numpy(), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _latents_from_bytes(data: bytes, device: str, dtype: torch.dtype) -> torch.Tensor:
+    import numpy as np
+    import torch
+
+    array = np.load(io.BytesIO(data), allow_pickle=False)
+    return torch.from_numpy(array).to(device=device, dtype=dtype)
+
+
+@contextlib.contextmanager
+def _vae_precision(vae: Any) -> Iterator[Any]:
+    """The VAE in float32 while it is used, where its config asks for that in float16 (SDXL's)."""
+    import torch
+
+    upcast = vae.dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    if upcast:
+        vae.to(dtype=torch.float32)
+    try:
+        yield vae
+    finally:
+        if upcast:
+            vae.to(dtype=torch.float16)
+
+
+def _encode(vae: Any, pixels: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+    """Each image encoded on its own, sampled from its own generator (as diffusers' img2img does),
+    so the generator goes on to the pass's noise in the state img2img would leave it."""
+    import torch
+
+    with _vae_precision(vae) as model:
+        latents = [
+            model.encode(pixels[i : i + 1].to(model.dtype)).latent_dist.sample(generator=generator)
+            for i, generator in enumerate(generators)
+        ]
+    return (torch.cat(latents) * vae.config.scaling_factor).to(pixels.device)
 
 
 def _split_networks(prompt: str) -> tuple[str, list[Any]]:

@@ -12,6 +12,7 @@ the installed diffusers.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import inspect
 import json
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, _configs, quiet_hf_output
 from sd_sweep.core.errors import BackendError, Problem, SpecError
+from sd_sweep.core.params import HIRES_SECOND_PASS
 from sd_sweep.core.ports import Capabilities
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ SUPPORTED_PARAMS = frozenset(
         "width",
         "height",
         "clip_skip",
+        "enable_hr",
+        *HIRES_SECOND_PASS,
     }
 )
 
@@ -59,6 +63,34 @@ DEFAULTS: dict[str, Any] = {
     "height": 512,
 }
 """What the WebUI (v1.10) uses when a request leaves these out."""
+
+HIRES_DEFAULTS: dict[str, Any] = {
+    "hr_scale": 2.0,
+    "hr_upscaler": "Latent",
+    "denoising_strength": 0.75,
+    "hr_second_pass_steps": 0,
+    "hr_resize_x": 0,
+    "hr_resize_y": 0,
+}
+"""What the WebUI's txt2img uses for the hires settings a request with ``enable_hr`` leaves out."""
+
+SAME_SAMPLER = "Use same sampler"
+SAME_SCHEDULER = "Use same scheduler"
+"""The WebUI's ``hr_sampler_name`` and ``hr_scheduler`` values for "as the first pass"."""
+
+LATENT_UPSCALERS: dict[str, tuple[str, bool]] = {
+    "Latent": ("bilinear", False),
+    "Latent (antialiased)": ("bilinear", True),
+    "Latent (bicubic)": ("bicubic", False),
+    "Latent (bicubic antialiased)": ("bicubic", True),
+    "Latent (nearest)": ("nearest", False),
+    "Latent (nearest-exact)": ("nearest-exact", False),
+}
+"""The WebUI's ``shared.latent_upscale_modes``: hires upscalers that resize the first pass's latent
+(``torch.nn.functional.interpolate`` mode, antialias)."""
+
+PIXEL_UPSCALERS: dict[str, str] = {"Lanczos": "LANCZOS", "Nearest": "NEAREST"}
+"""Hires upscalers that decode the first pass, resize its pixels (the PIL filter named) and encode again."""
 
 _LINSPACE = {"timestep_spacing": "linspace"}
 _LEADING = {"timestep_spacing": "leading"}
@@ -258,20 +290,65 @@ def _probe(sampler_name: str, schedule: str) -> str | None:
     return problem
 
 
+def hires_sampler(params: Mapping[str, Any]) -> tuple[str, str]:
+    """The sampler and schedule type of a cell's hires pass (``Use same ...``: the first pass's)."""
+    sampler = str(params.get("sampler_name", DEFAULTS["sampler_name"]))
+    schedule = str(params.get("scheduler", DEFAULTS["scheduler"]))
+    hr_sampler, hr_schedule = params.get("hr_sampler_name"), params.get("hr_scheduler")
+    return (
+        sampler if hr_sampler in (None, "", SAME_SAMPLER) else str(hr_sampler),
+        schedule if hr_schedule in (None, "", SAME_SCHEDULER) else str(hr_schedule),
+    )
+
+
 def pair_problems(plan: Plan, problem: Callable[[str, str], str | None]) -> list[Problem]:
-    """The plan's sampler and schedule-type pairs that ``problem`` refuses, on the field that sweeps them."""
-    pairs = {
-        (str(c.params.get("sampler_name", DEFAULTS["sampler_name"])), str(c.params.get("scheduler", "Automatic")))
-        for c in plan.cells
-    }
-    scheduler_field = plan.field_of("scheduler")
-    where = scheduler_field if scheduler_field.startswith("axes") else plan.field_of("sampler_name")
+    """The plan's sampler and schedule-type pairs that ``problem`` refuses, on the field that sweeps them;
+    the hires pass's pairs on the hires fields."""
+    pairs: dict[tuple[str, str], str] = {}
+    for cell in plan.cells:
+        params = cell.params
+        first = (str(params.get("sampler_name", DEFAULTS["sampler_name"])), str(params.get("scheduler", "Automatic")))
+        pairs.setdefault(first, "")
+        if params.get("enable_hr"):
+            pairs.setdefault(hires_sampler(params), "hr_")
     problems = []
-    for sampler, schedule in sorted(pairs):
+    for (sampler, schedule), prefix in sorted(pairs.items()):
         reason = problem(sampler, schedule)
         if reason:
+            scheduler_field = plan.field_of(f"{prefix}scheduler")
+            where = scheduler_field if scheduler_field.startswith("axes") else plan.field_of(f"{prefix}sampler_name")
             problems.append(Problem(where, f"{sampler} + {schedule}", reason))
     return problems
+
+
+def hires_problems(plan: Plan) -> list[Problem]:
+    """Hires cells this backend cannot make: a denoising strength of 0 (the hires pass would not sample)."""
+    problems: list[Problem] = []
+    for cell in plan.cells:
+        params = cell.params
+        strength = params.get("denoising_strength", HIRES_DEFAULTS["denoising_strength"])
+        if params.get("enable_hr") and not float(strength) > 0:
+            problem = Problem(
+                plan.field_of("denoising_strength"),
+                strength,
+                "the hires pass needs a denoising strength above 0 (at 0 it would return the upscaled first pass)",
+            )
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+
+
+def first_pass_key(model: str, params: Mapping[str, Any]) -> str | None:
+    """Everything the first pass of a hires cell reads, with the model, as text; None for a cell
+    without the hires fix.
+
+    The backend keeps the first pass's latent, so every upscaler (latent or pixel) continues from
+    exactly the latent the cell would make alone.
+    """
+    if not params.get("enable_hr"):
+        return None
+    first = {name: value for name, value in params.items() if name not in HIRES_SECOND_PASS}
+    return json.dumps({"model": model, "params": first}, sort_keys=True, default=str)
 
 
 def model_name(model: Path | None) -> str:
@@ -404,7 +481,14 @@ class DiffusersCatalog:
             multiple, min_side = model_geometry(self.model)
             folders = self.folders
             params = set(SUPPORTED_PARAMS)
-            choices = {"sampler_name": self.available_samplers(), "scheduler": self.available_schedules()}
+            samplers, schedules = self.available_samplers(), self.available_schedules()
+            choices = {
+                "sampler_name": samplers,
+                "scheduler": schedules,
+                "hr_sampler_name": (SAME_SAMPLER, *samplers),
+                "hr_scheduler": (SAME_SCHEDULER, *schedules),
+                "hr_upscaler": (*LATENT_UPSCALERS, *PIXEL_UPSCALERS),
+            }
             if folders.models_dir is not None:
                 params.add("checkpoint")
                 choices["checkpoint"] = tuple(folders.checkpoints)
@@ -421,6 +505,7 @@ class DiffusersCatalog:
                 min_side=min_side,
                 max_side=4096,
                 implicit={} if self.model is None else {"checkpoint": self.model_name},
+                first_pass_key=functools.partial(first_pass_key, self.model_name),
             )
         return self._capabilities
 
@@ -448,6 +533,7 @@ class DiffusersCatalog:
         """Refuse sampler and schedule-type pairs that cannot run, and extra-network tags naming no
         file of ``--lora-dir``, before the first image."""
         problems = pair_problems(plan, self.combination_problem)
+        problems += hires_problems(plan)
         problems += self.network_problems(plan)
         if problems:
             raise SpecError(problems)
@@ -556,7 +642,7 @@ def network_problems(plan: Plan, folders: ModelFolders) -> list[Problem]:
     problems: list[Problem] = []
     seen: set[str] = set()
     for cell in plan.cells:
-        for key in ("prompt", "negative_prompt"):
+        for key in ("prompt", "negative_prompt", "hr_prompt", "hr_negative_prompt"):
             text = str(cell.params.get(key) or "")
             if "<" not in text or text in seen:
                 continue
