@@ -1,22 +1,30 @@
 """The embedded backend on SD 1.x, SD 2.x and SDXL architectures: families, chunked weighted prompts,
-checkpoint / VAE / LoRA axes. Tiny random models built locally (CPU, 64x64, 2 steps)."""
+checkpoint / VAE / LoRA axes, single-file checkpoints (.safetensors and .ckpt in the original key
+layout, written by ``ldm_checkpoint`` from the folders) giving their folder's images, their configs read
+off the tensors at full size too. Tiny random models built
+locally (CPU, 64x64, 2 steps)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
+from sd_sweep import cli
 from sd_sweep.backends.diffusers import tiny_model
 from sd_sweep.backends.diffusers.catalog import DiffusersCatalog
 from sd_sweep.backends.diffusers.families import detect_family
 from sd_sweep.core.errors import BackendError
 from sd_sweep.core.ports import GenerationRequest
+from tests import ldm_checkpoint
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
@@ -24,6 +32,7 @@ pytest.importorskip("diffusers")
 
 from sd_sweep.backends.diffusers.backend import DiffusersBackend  # noqa: E402
 from sd_sweep.backends.diffusers.conditioning import EncoderSpec, chunk_prompt, encode_prompts  # noqa: E402
+from sd_sweep.backends.diffusers.loading import infer_configs  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:__array:DeprecationWarning")]
 PARAMS: dict[str, Any] = {"steps": 2, "sampler_name": "Euler", "width": 64, "height": 64, "cfg_scale": 7.0}
@@ -35,6 +44,18 @@ def one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Config folders of single files go to a cache of this module's own."""
+    saved = os.environ.get(tiny_model.CACHE_ENV)
+    os.environ[tiny_model.CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        del os.environ[tiny_model.CACHE_ENV]
+    else:
+        os.environ[tiny_model.CACHE_ENV] = saved
 
 
 @pytest.fixture(scope="module")
@@ -239,3 +260,161 @@ def test_lora_tags_apply_the_lora_at_their_weight(models: Path, loras: Path) -> 
     assert "<lora:ink:1>" in full.infotext
     with pytest.raises(BackendError, match="unknown LoRA 'missing'"):
         backend.generate(request(["a <lora:missing:1>"]))
+
+
+# -- single files ---------------------------------------------------------------------------
+
+
+def images(backend: DiffusersBackend, prompts: list[str]) -> list[np.ndarray]:
+    request = GenerationRequest(
+        params=PARAMS,
+        prompts=prompts,
+        negative_prompts=["blurry"] * len(prompts),
+        seeds=list(range(3, 3 + len(prompts))),
+        cell_ids=[f"c{i}" for i in range(len(prompts))],
+    )
+    return [np.asarray(i.image.convert("RGB"), dtype=np.int16) for i in backend.generate(request)]
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".ckpt"])
+@pytest.mark.parametrize("family", ["sd1", "sd2", "sdxl"])
+def test_a_single_file_gives_the_images_of_its_folder(models: Path, tmp_path: Path, family: str, suffix: str) -> None:
+    folder = models / f"tiny-{family}"
+    path = ldm_checkpoint.write_checkpoint(folder, tmp_path / f"model{suffix}")
+    prompts = ["a red cat", "a dog in the snow"]
+    expected = images(DiffusersBackend(folder, device="cpu"), prompts)
+    backend = DiffusersBackend(path, device="cpu")
+    got = images(backend, prompts)
+    assert backend.family == family
+    assert "Model: model" in backend.generate(GenerationRequest(PARAMS, ["a"], [""], [1], ["c"]))[0].infotext
+    assert [g.shape for g in got] == [(64, 64, 3)] * 2
+    assert all(np.abs(g - e).max() <= 2 for g, e in zip(got, expected, strict=True))
+    assert np.abs(got[0] - got[1]).mean() > 1
+
+
+def test_the_command_line_runs_a_single_file(models: Path, tmp_path: Path) -> None:
+    path = ldm_checkpoint.write_checkpoint(models / "tiny-sd2", tmp_path / "models" / "tiny.safetensors")
+    doc = {"name": "one", "base": {"prompt": "a cat", **PARAMS}, "axes": [{"param": "seed", "values": [1, 2]}]}
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["run", str(spec), "--model", str(path), "--device", "cpu", "--out", str(out), "--no-grid"]
+    assert cli.main(argv) == 0
+    folder_run = tmp_path / "folder"
+    argv = ["run", str(spec), "--model", str(models / "tiny-sd2"), "--device", "cpu", "--out", str(folder_run)]
+    assert cli.main([*argv, "--no-grid"]) == 0
+    from PIL import Image
+
+    def by_seed(run: Path) -> dict[str, np.ndarray]:
+        found = {}
+        for image in (run / "one" / "images").glob("*.png"):
+            with Image.open(image) as opened:
+                seed = re.search(r"Seed: (\d+)", str(opened.info.get("parameters")))
+                found[seed.group(1) if seed else image.name] = np.asarray(opened.convert("RGB"), dtype=np.int16)
+        return found
+
+    made, expected = by_seed(out), by_seed(folder_run)
+    assert sorted(made) == sorted(expected) == ["1", "2"]
+    assert all(np.abs(made[s] - expected[s]).max() <= 2 for s in made)
+
+
+def test_bad_files_are_one_line_naming_the_file(models: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(BackendError, match=r"corrupt\.safetensors: not a readable \.safetensors"):
+        DiffusersBackend(corrupt, device="cpu")._load()
+    pickle = tmp_path / "broken.ckpt"
+    pickle.write_bytes(b"not a pickle")
+    with pytest.raises(BackendError, match=r"broken\.ckpt: not a readable \.ckpt"):
+        DiffusersBackend(pickle, device="cpu")._load()
+    path = ldm_checkpoint.write_checkpoint(models / "tiny-sd1", tmp_path / "cut.safetensors")
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(path)
+    del state["model.diffusion_model.out.2.weight"]
+    save_file(state, path)
+    with pytest.raises(
+        BackendError, match=r"cut\.safetensors: tensor model\.diffusion_model\.out\.2\.weight is missing"
+    ):
+        DiffusersBackend(path, device="cpu")._load()
+    path.with_suffix(".yaml").unlink()
+    state["model.diffusion_model.out.2.weight"] = torch.zeros(4, 32, 3, 3)
+    save_file(state, path)
+    with pytest.raises(BackendError, match=r"cut\.safetensors: the text encoder width 32 is not a multiple of 64"):
+        DiffusersBackend(path, device="cpu")._load()
+
+
+def meta_state(make: Callable[[], Any]) -> dict[str, Any]:
+    with torch.device("meta"):
+        return make().state_dict()
+
+
+def full_size_shapes(family: str) -> dict[str, tuple[int, ...]]:
+    """The tensor shapes of a real-size checkpoint of ``family`` (built on the meta device: no weights)."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    sd15 = tiny_model._configs("sd15")
+    unet = dict(sd15["unet"])
+    clip_l = CLIPTextConfig(**sd15["text_encoder"])
+    state: dict[str, Any] = ldm_checkpoint.vae_to_ldm(meta_state(lambda: AutoencoderKL(**sd15["vae"])), sd15["vae"])
+    if family == "sd2":
+        unet |= {"cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20), "use_linear_projection": True}
+        text = CLIPTextConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16)
+        prefix = "cond_stage_model.model."
+        state |= ldm_checkpoint.open_clip_to_ldm(meta_state(lambda: CLIPTextModel(text)), prefix, extra_layer=True)
+    elif family == "sdxl":
+        unet |= {
+            "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            "block_out_channels": (320, 640, 1280),
+            "transformer_layers_per_block": (1, 2, 10),
+            "cross_attention_dim": 2048,
+            "attention_head_dim": (5, 10, 20),
+            "use_linear_projection": True,
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 256,
+            "projection_class_embeddings_input_dim": 2816,
+        }
+        big_g = CLIPTextConfig(
+            hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20, projection_dim=1280
+        )
+        state |= ldm_checkpoint.clip_to_ldm(
+            meta_state(lambda: CLIPTextModel(clip_l)), "conditioner.embedders.0.transformer."
+        )
+        second = meta_state(lambda: CLIPTextModelWithProjection(big_g))
+        state |= ldm_checkpoint.open_clip_to_ldm(second, "conditioner.embedders.1.model.", extra_layer=False)
+    else:
+        state |= ldm_checkpoint.clip_to_ldm(meta_state(lambda: CLIPTextModel(clip_l)), "cond_stage_model.transformer.")
+    state |= ldm_checkpoint.unet_to_ldm(meta_state(lambda: UNet2DConditionModel(**unet)), unet)
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+@pytest.mark.parametrize(
+    ("family", "unet", "text"),
+    [
+        ("sd1", {"block_out_channels": [320, 640, 1280, 1280], "attention_head_dim": 8}, [(768, 12, 12)]),
+        (
+            "sd2",
+            {"attention_head_dim": [5, 10, 20, 20], "cross_attention_dim": 1024, "use_linear_projection": True},
+            [(1024, 23, 16)],
+        ),
+        (
+            "sdxl",
+            {"transformer_layers_per_block": [1, 2, 10], "projection_class_embeddings_input_dim": 2816},
+            [(768, 12, 12), (1280, 32, 20)],
+        ),
+    ],
+)
+def test_real_sizes_are_read_off_the_tensors(family: str, unet: dict[str, Any], text: list[tuple[int, ...]]) -> None:
+    configs = infer_configs(full_size_shapes(family), family, Path(f"real-{family}.safetensors"))
+    assert {k: configs["unet"][k] for k in unet} == unet
+    assert configs["unet"]["layers_per_block"] == 2
+    assert configs["unet"]["norm_num_groups"] == 32
+    encoders = [configs[n] for n in ("text_encoder", "text_encoder_2") if n in configs]
+    assert [(c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"]) for c in encoders] == text
+    assert configs["vae"]["block_out_channels"] == [128, 256, 512, 512]
+    assert configs["vae"]["scaling_factor"] == (0.13025 if family == "sdxl" else 0.18215)
+    if family == "sdxl":
+        assert configs["unet"]["addition_time_embed_dim"] == 256
+        assert configs["text_encoder_2"]["projection_dim"] == 1280

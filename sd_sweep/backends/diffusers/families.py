@@ -49,20 +49,20 @@ def family_from_keys(keys: Iterable[str], source: Path | str) -> str:
     return family
 
 
-def safetensors_keys(path: Path) -> list[str]:
-    """The tensor names in a ``.safetensors`` header (no tensor is read)."""
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of each tensor in a ``.safetensors`` header (no tensor is read)."""
     try:
         with path.open("rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
             header = json.loads(handle.read(length))
-    except (OSError, ValueError, struct.error) as exc:
-        msg = f"could not read {path}: not a readable .safetensors file ({exc})"
+        return {k: tuple(int(n) for n in v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    except (OSError, ValueError, struct.error, TypeError, KeyError, AttributeError) as exc:
+        msg = f"could not read {path}: not a readable .safetensors file ({type(exc).__name__}: {exc})"
         raise BackendError(msg) from None
-    return [k for k in header if k != "__metadata__"]
 
 
-def checkpoint_keys(path: Path) -> list[str]:
-    """The tensor names of a ``.ckpt`` (needs torch; loads it memory-mapped, weights only)."""
+def checkpoint_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The name and shape of each tensor of a ``.ckpt`` (needs torch; loads it memory-mapped, weights only)."""
     import torch
 
     try:
@@ -72,7 +72,24 @@ def checkpoint_keys(path: Path) -> list[str]:
         raise BackendError(msg) from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
-    return [str(k) for k in data] if isinstance(data, dict) else []
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): tuple(v.shape) for k, v in data.items() if isinstance(v, torch.Tensor)}
+
+
+def tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a ``.safetensors`` or ``.ckpt`` file."""
+    return safetensors_shapes(path) if path.suffix.lower() == ".safetensors" else checkpoint_shapes(path)
+
+
+def safetensors_keys(path: Path) -> list[str]:
+    """The tensor names in a ``.safetensors`` header (no tensor is read)."""
+    return list(safetensors_shapes(path))
+
+
+def checkpoint_keys(path: Path) -> list[str]:
+    """The tensor names of a ``.ckpt`` (needs torch)."""
+    return list(checkpoint_shapes(path))
 
 
 def folder_family(folder: Path) -> str:
@@ -106,4 +123,14 @@ def detect_family(source: Path, *, allow_torch: bool = True) -> str:
     return family_from_keys(checkpoint_keys(source), source)
 
 
-__all__ = ["FAMILIES", "SD1", "SD2", "SDXL", "TITLES", "detect_family", "family_from_keys", "folder_family"]
+__all__ = [
+    "FAMILIES",
+    "SD1",
+    "SD2",
+    "SDXL",
+    "TITLES",
+    "detect_family",
+    "family_from_keys",
+    "folder_family",
+    "tensor_shapes",
+]
