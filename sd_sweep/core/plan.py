@@ -65,6 +65,9 @@ class Plan:
     seed_resolutions: dict[str, int]
     estimate: dict[str, Any]
     backend: str
+    first_pass_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    """Cell id -> the backend's key of the first pass the cell shares (``Capabilities.first_pass_key``);
+    not part of ``as_dict``."""
     _by_id: dict[str, Cell] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

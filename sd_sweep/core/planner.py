@@ -71,19 +71,16 @@ def build_plan(
         order = _execution_order(cells, keys, first_keys)
         batch_by = [(*key, "alone", i) if alone[i] else key for i, key in enumerate(keys)] if any(alone) else keys
         batches = make_batches([cells[i] for i in order], spec.batch_size, [batch_by[i] for i in order])
+        fp_keys = {cells[i].id: k for i, k in enumerate(first_keys) if k is not None}
         return Plan(
             spec=spec,
             dimensions=dimensions,
             cells=cells,
             batches=[[c.id for c in batch] for batch in batches],
             seed_resolutions=resolutions,
-            estimate=estimate(
-                cells,
-                batches,
-                shares_batch=capabilities.shares_batch,
-                first_pass_keys={cells[i].id: k for i, k in enumerate(first_keys) if k is not None},
-            ),
+            estimate=estimate(cells, batches, shares_batch=capabilities.shares_batch, first_pass_keys=fp_keys),
             backend=capabilities.name,
+            first_pass_keys=fp_keys,
         )
     finally:
         if collecting:
@@ -379,6 +376,19 @@ def _first_pass_keys(cells: list[Cell], caps: Capabilities, spec: Spec, alone: l
     return [key_of(cell.params) if every or alone[i] else None for i, cell in enumerate(cells)]
 
 
+def first_pass_groups(plan: Plan, caps: Capabilities) -> dict[str, list[str]]:
+    """The plan's first-pass groups of more than one cell: a name for each (a digest of the backend's
+    key and its implicit state, so another checkpoint makes another name) and its cell ids."""
+    alone = _runs_alone(plan.cells, caps, plan.spec)
+    groups: dict[str, list[str]] = {}
+    context = json.dumps({"backend": caps.name, "implicit": caps.implicit}, sort_keys=True)
+    for cell, key in zip(plan.cells, _first_pass_keys(plan.cells, caps, plan.spec, alone)):
+        if key is not None:
+            name = hashlib.sha1(f"{context}\n{key}".encode()).hexdigest()[:16]
+            groups.setdefault(name, []).append(cell.id)
+    return {name: ids for name, ids in groups.items() if len(ids) > 1}
+
+
 def batch_keys(cells: list[Cell]) -> list[BatchKey]:
     """The batch key of each cell; cells with equal keys may share one generation call."""
     encoder = ParamsEncoder()
@@ -444,12 +454,35 @@ def estimate(
     consecutive cells share the key; ``shares_batch`` is the backend's rule for ``batch_inexact``:
     images made in a batch of several that the batch may change (their infotext says so).
     """
+    inexact = 0
+    if shares_batch is not None:
+        inexact = sum(1 for batch in batches if len(batch) > 1 for cell in batch if not shares_batch(cell.params))
+    costs = batch_costs(batches, first_pass_keys)
+    return {
+        "cells": len(cells),
+        "images": len(cells),
+        "batches": len(batches),
+        "sampling_steps": sum(c[0] for c in costs),
+        "first_passes": sum(c[1] for c in costs),
+        "second_passes": sum(c[2] for c in costs),
+        "batch_inexact": inexact,
+        "checkpoint_loads": _switches(batches, "checkpoint"),
+        "vae_loads": _switches(batches, "vae"),
+    }
+
+
+def batch_costs(batches: list[list[Cell]], first_pass_keys: dict[str, str] | None = None) -> list[tuple[int, int, int]]:
+    """``(sampling steps, first passes, second passes)`` of each batch, run in this order.
+
+    A hires cell's first pass is counted where it is made: not for a one-image batch that follows
+    another of the same key (``first_pass_keys``, cell id -> key), which reuses it. The hires pass
+    samples ``hr_second_pass_steps`` (or ``steps``) steps, as the WebUI's does.
+    """
     fp_keys = first_pass_keys or {}
-    steps = first_passes = second_passes = inexact = 0
+    costs = []
     last_key: str | None = None
     for batch in batches:
-        if shares_batch is not None and len(batch) > 1:
-            inexact += sum(1 for cell in batch if not shares_batch(cell.params))
+        steps = first_passes = second_passes = 0
         for cell in batch:
             params = cell.params
             first_steps = int(params.get("steps", 20))
@@ -464,17 +497,8 @@ def estimate(
                 first_passes += 1
                 steps += first_steps
             last_key = key
-    return {
-        "cells": len(cells),
-        "images": len(cells),
-        "batches": len(batches),
-        "sampling_steps": steps,
-        "first_passes": first_passes,
-        "second_passes": second_passes,
-        "batch_inexact": inexact,
-        "checkpoint_loads": _switches(batches, "checkpoint"),
-        "vae_loads": _switches(batches, "vae"),
-    }
+        costs.append((steps, first_passes, second_passes))
+    return costs
 
 
 def _switches(batches: list[list[Cell]], name: str) -> int:

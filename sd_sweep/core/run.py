@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.core.errors import BackendError, UsageError
 from sd_sweep.core.plan import Cell, Plan
-from sd_sweep.core.planner import build_plan
-from sd_sweep.core.ports import Backend, GeneratedImage, GenerationRequest, StopSignal
+from sd_sweep.core.planner import build_plan, first_pass_groups
+from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, KeptFirstPass, StopSignal
 from sd_sweep.core.store import RunStore
 
 if TYPE_CHECKING:
@@ -67,7 +69,7 @@ def describe_cell(plan: Plan, cell: Cell) -> str:
     return ", ".join(f"{titles[name]} {label}" for name, label in cell.labels.items())
 
 
-def request_for(batch: list[Cell], plan: Plan) -> GenerationRequest:
+def request_for(batch: list[Cell], plan: Plan, first_pass: KeptFirstPass | None = None) -> GenerationRequest:
     shared = {k: v for k, v in batch[0].params.items() if k not in ("prompt", "negative_prompt", "seed")}
     return GenerationRequest(
         params=shared,
@@ -76,7 +78,43 @@ def request_for(batch: list[Cell], plan: Plan) -> GenerationRequest:
         seeds=[int(c.params["seed"]) for c in batch],
         cell_ids=[c.id for c in batch],
         cell_labels=[describe_cell(plan, c) for c in batch],
+        first_pass=first_pass,
     )
+
+
+class KeptFirstPasses:
+    """The run's first-pass groups (``planner.first_pass_groups``) and their first passes kept in the
+    run folder: each one-image request of a group gets its ``KeptFirstPass``, and what the backend
+    kept is deleted once every cell of the group is saved.
+
+    Kept first passes of groups that are finished or not in the plan are deleted at the start.
+    """
+
+    def __init__(self, store: RunStore, plan: Plan, caps: Capabilities, done: set[str]) -> None:
+        groups = first_pass_groups(plan, caps)
+        self._store = store
+        self._group_of = {cell_id: name for name, ids in groups.items() for cell_id in ids}
+        self._left = {name: {i for i in ids if i not in done} for name, ids in groups.items()}
+        self._lock = threading.Lock()
+        finished = {name for name, left in self._left.items() if not left}
+        store.drop_first_passes((store.kept_first_passes() - set(self._left)) | finished)
+
+    def for_batch(self, batch: list[Cell]) -> KeptFirstPass | None:
+        name = self._group_of.get(batch[0].id) if len(batch) == 1 else None
+        return None if name is None else self._store.kept_first_pass(name)
+
+    def saved(self, cell_ids: Iterable[str]) -> None:
+        finished = []
+        with self._lock:
+            for cell_id in cell_ids:
+                name = self._group_of.get(cell_id)
+                left = self._left.get(name) if name is not None else None
+                if left and cell_id in left:
+                    left.discard(cell_id)
+                    if not left:
+                        finished.append(name)
+        if finished:
+            self._store.drop_first_passes(finished)
 
 
 class BatchSink:
@@ -165,6 +203,7 @@ def run_sweep(  # noqa: PLR0912, PLR0915 - one sequence: plan, begin, generate, 
         backend.check_plan(plan)
     store.begin(plan, spec.source)
     done = store.done_ids()
+    kept = KeptFirstPasses(store, plan, backend.capabilities(), done)
     todo = [[plan.cell(i) for i in batch if i not in done] for batch in plan.batches]
     todo = [batch for batch in todo if batch]
     result = RunResult(run_dir=Path(run_dir), plan=plan, state="finished")
@@ -173,7 +212,7 @@ def run_sweep(  # noqa: PLR0912, PLR0915 - one sequence: plan, begin, generate, 
     current: list[Cell] = []
     sink: BatchSink | None = None
     try:
-        with BackgroundSaver(store) as saver:
+        with BackgroundSaver(store, on_saved=kept.saved) as saver:
             if dispatcher is not None:
                 sink = BatchSink(saver, observer, stop, result)
                 dispatcher.dispatch(plan, todo, sink, stop)
@@ -184,7 +223,7 @@ def run_sweep(  # noqa: PLR0912, PLR0915 - one sequence: plan, begin, generate, 
                 if stop.interrupted:
                     result.state = "interrupted"
                     break
-                _run_batch(number, current, plan, backend, saver, observer, stop, result)
+                _run_batch(number, current, plan, backend, saver, observer, stop, result, kept.for_batch(current))
             else:
                 current = []
         if stop.interrupted and len(result.generated) + len(result.skipped) < sum(map(len, todo)):
@@ -228,8 +267,11 @@ class BackgroundSaver:
     save, so nothing generated is lost, and re-raises the first save error.
     """
 
-    def __init__(self, store: RunStore, max_pending: int = 2) -> None:
+    def __init__(
+        self, store: RunStore, max_pending: int = 2, on_saved: Callable[[list[str]], None] | None = None
+    ) -> None:
         self._store = store
+        self._on_saved = on_saved
         self._max_pending = max_pending
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sd-sweep-save")
         self._pending: deque[Future[None]] = deque()
@@ -241,6 +283,8 @@ class BackgroundSaver:
 
     def _save(self, cells: list[Cell], images: list[GeneratedImage]) -> None:
         self._store.record_batch([(c.id, g.image, g.infotext) for c, g in zip(cells, images)])
+        if self._on_saved is not None:
+            self._on_saved([c.id for c in cells])
 
     def __enter__(self) -> BackgroundSaver:
         return self
@@ -262,9 +306,10 @@ def _run_batch(
     observer: RunObserver,
     stop: StopSignal,
     result: RunResult,
+    first_pass: KeptFirstPass | None = None,
 ) -> None:
     observer.batch_started(number, batch)
-    images = backend.generate(request_for(batch, plan), on_step=observer.step, stop=stop)
+    images = backend.generate(request_for(batch, plan, first_pass), on_step=observer.step, stop=stop)
     if stop.consume_skip():
         result.skipped.extend(c.id for c in batch)
         observer.batch_finished(number, batch, 0)

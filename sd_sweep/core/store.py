@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sd_sweep.core.errors import RunFolderError, SweepError
+from sd_sweep.core.ports import KeptFirstPass
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -39,6 +40,8 @@ IMAGES = "images"
 THUMBS = "thumbs"
 THUMB_SIZE = 256
 """Thumbnails for the viewer: at most this many px a side, written beside each saved image."""
+FIRST_PASSES = "first-passes"
+"""First passes of hires groups whose cells are not all done yet (``RunStore.kept_first_pass``)."""
 
 
 def _umask() -> int:
@@ -458,6 +461,27 @@ class RunStore:
         except (OSError, ValueError):
             pass  # the viewer makes it from the image on first request
 
+    def kept_first_pass(self, name: str) -> KeptFirstPass:
+        """Where the first pass of the hires group ``name`` is kept (``first-passes/NAME.bin``)."""
+        return _FirstPassFile(self.run_dir / FIRST_PASSES / f"{name}.bin")
+
+    def kept_first_passes(self) -> set[str]:
+        """The names of the groups whose first pass is kept in the folder."""
+        folder = self.run_dir / FIRST_PASSES
+        if not folder.is_dir():
+            return set()
+        return {path.stem for path in folder.glob("*.bin") if path.is_file()}
+
+    def drop_first_passes(self, names: Iterable[str]) -> None:
+        """Delete the kept first passes of finished groups (and the folder once it is empty)."""
+        folder = self.run_dir / FIRST_PASSES
+        for name in names:
+            (folder / f"{name}.bin").unlink(missing_ok=True)
+        if folder.is_dir() and not any(p.suffix == ".bin" for p in folder.iterdir()):
+            for leftover in folder.iterdir():
+                leftover.unlink(missing_ok=True)
+            folder.rmdir()
+
     def record_image(self, cell_id: str, image: Image.Image, infotext: str) -> Path:
         return self.record_batch([(cell_id, image, infotext)])[0]
 
@@ -602,6 +626,20 @@ class RunStore:
         fd = getattr(self, "_log_fd", None)
         if fd is not None:
             os.close(fd)
+
+
+class _FirstPassFile(KeptFirstPass):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def save(self, data: bytes) -> None:
+        atomic_write_bytes(self.path, data)
 
 
 def _newest(run_dir: Path, names: Sequence[str]) -> str | None:

@@ -1,0 +1,244 @@
+"""The hires fix on the embedded backend: the WebUI's two passes, first passes made once per group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from sd_sweep.backends.diffusers.backend import DiffusersBackend, hires_schedule, hires_target
+from sd_sweep.backends.diffusers.catalog import DiffusersCatalog
+from sd_sweep.core.errors import SpecError
+from sd_sweep.core.infotext import parse_settings_line
+from sd_sweep.core.ports import GenerationRequest
+from tests.test_diffusers_backend import backend, model_dir  # noqa: F401
+
+pytestmark = [pytest.mark.filterwarnings("ignore:__array:DeprecationWarning")]
+
+HIRES: dict[str, Any] = {
+    "steps": 3,
+    "sampler_name": "Euler a",
+    "width": 64,
+    "height": 64,
+    "enable_hr": True,
+    "hr_scale": 2.0,
+    "hr_second_pass_steps": 2,
+}
+
+SEEDS_X_DENOISE = """
+name: hires
+base:
+  prompt: a red cat
+  steps: 3
+  sampler_name: Euler a
+  width: 64
+  height: 64
+  enable_hr: true
+  hr_second_pass_steps: 2
+axes:
+- param: seed
+  values: 1, 2
+- param: denoising_strength
+  values: 0.3, 0.6
+- param: hr_upscaler
+  values: Latent, Lanczos
+"""
+
+
+def spec_of(text: str) -> Any:
+    from sd_sweep.core.spec import load_spec
+
+    return load_spec(text)
+
+
+def request(params: dict[str, Any], seeds: tuple[int, ...] = (1,), prompt: str = "a red cat") -> GenerationRequest:
+    return GenerationRequest(
+        params=params,
+        prompts=[prompt] * len(seeds),
+        negative_prompts=[""] * len(seeds),
+        seeds=list(seeds),
+        cell_ids=[f"c{s}" for s in seeds],
+    )
+
+
+def pixels(image: Any) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def alone(made_by: DiffusersBackend, params: dict[str, Any], seed: int) -> np.ndarray:
+    """The image of a cell made alone, its first pass sampled for it (no reuse)."""
+    made_by._first_pass = None
+    return pixels(made_by.generate(request(params, (seed,)))[0].image)
+
+
+def test_hires_schedule_samples_the_steps_the_webui_samples() -> None:
+    for steps in (1, 2, 3, 10, 20, 37):
+        for denoising in (0.05, 0.3, 0.33, 0.5, 0.7, 0.75, 0.999, 1.0):
+            total, strength = hires_schedule(steps, denoising)
+            assert total == max(steps, int(steps / min(denoising, 0.999)))
+            assert min(int(total * strength), total) == steps  # what diffusers' img2img samples
+
+
+def test_hires_target_follows_the_webui() -> None:
+    assert hires_target(512, 768, {"hr_scale": 1.5}, 8) == (768, 1152, 0, 0)
+    assert hires_target(512, 768, {"hr_resize_x": 1024}, 8) == (1024, 1536, 0, 0)
+    assert hires_target(512, 768, {"hr_resize_y": 1024}, 8) == (682, 1024, 0, 0)
+    # both given: cover the box, cut the overhang from the latent (in latent pixels)
+    assert hires_target(512, 512, {"hr_resize_x": 1024, "hr_resize_y": 768}, 8) == (1024, 1024, 0, 32)
+
+
+def test_unknown_upscaler_is_refused_before_the_first_image() -> None:
+    from sd_sweep.core.planner import build_plan
+
+    caps = DiffusersCatalog(installed=False).capabilities()
+    spec = spec_of(SEEDS_X_DENOISE.replace("Latent, Lanczos", "Latent, Lanczoz"))
+    with pytest.raises(SpecError) as raised:
+        build_plan(spec, caps)
+    (problem,) = raised.value.problems
+    assert (problem.field, problem.value) == ("axes[2].values", "Lanczoz")
+    assert "did you mean Lanczos" in problem.message
+
+
+def test_denoising_zero_is_refused_by_the_plan_check() -> None:
+    from sd_sweep.core.planner import build_plan
+
+    catalog = DiffusersCatalog(installed=False)
+    plan = build_plan(spec_of(SEEDS_X_DENOISE.replace("0.3, 0.6", "0, 0.6")), catalog.capabilities())
+    with pytest.raises(SpecError) as raised:
+        catalog.check_plan(plan)
+    assert [(p.field, p.value) for p in raised.value.problems] == [("axes[1].values", 0.0)]
+
+
+def test_the_plan_makes_each_first_pass_once() -> None:
+    from sd_sweep.core.planner import build_plan
+
+    plan = build_plan(spec_of(SEEDS_X_DENOISE), DiffusersCatalog(installed=False).capabilities())
+    seeds = [plan.cell(b[0]).params["seed"] for b in plan.batches]
+    assert seeds == [1, 1, 1, 1, 2, 2, 2, 2]  # a group's cells one after the other
+    est = plan.estimate
+    assert (est["first_passes"], est["second_passes"]) == (2, 8)
+    assert est["sampling_steps"] == 2 * 3 + 8 * 2
+
+
+@pytest.mark.slow
+def test_hires_images_sizes_and_infotext(backend: DiffusersBackend) -> None:  # noqa: F811
+    for upscaler in ("Latent", "Latent (nearest)", "Lanczos", "Nearest"):
+        (made,) = backend.generate(request({**HIRES, "hr_upscaler": upscaler, "denoising_strength": 0.5}))
+        assert made.image.size == (128, 128)
+        settings = parse_settings_line(made.infotext.splitlines()[-1])
+        assert settings["Size"] == "64x64"
+        assert settings["Denoising strength"] == "0.5"
+        hires = (settings["Hires upscale"], settings["Hires steps"], settings["Hires upscaler"])
+        assert hires == ("2.0", "2", upscaler)
+    params = {**HIRES, "hr_resize_x": 96, "hr_resize_y": 160, "hr_sampler_name": "Euler", "hr_prompt": "a dog"}
+    (made,) = backend.generate(request(params))
+    assert made.image.size == (96, 160)
+    settings = parse_settings_line(made.infotext.splitlines()[-1])
+    assert "Hires upscale" not in settings
+    hires = (settings["Hires resize"], settings["Hires sampler"], settings["Hires prompt"])
+    assert hires == ("96x160", "Euler", "a dog")
+    assert settings["Hires upscaler"] == "Latent"  # the WebUI's default
+
+
+@pytest.mark.slow
+def test_a_reused_first_pass_makes_the_image_of_the_cell_alone(backend: DiffusersBackend, tmp_path: Path) -> None:  # noqa: F811
+    from PIL import Image
+
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.store import RunStore
+
+    backend._first_pass = None  # the last test's first pass may be this sweep's
+    before = backend.first_passes
+    result = run_sweep(spec_of(SEEDS_X_DENOISE), backend, tmp_path / "run", draw_grids=False)
+    assert result.state == "finished"
+    assert len(result.generated) == 8
+    assert backend.first_passes - before == 2
+    store = RunStore.open(tmp_path / "run")
+    for cell in result.plan.cells:
+        params = {k: v for k, v in cell.params.items() if k not in ("prompt", "negative_prompt", "seed")}
+        with Image.open(store.image_path(cell.id)) as image:
+            made = pixels(image)
+        assert np.abs(made - alone(backend, params, cell.params["seed"])).max() <= 2
+
+
+@pytest.mark.slow
+def test_hires_batches_make_the_images_of_their_cells_alone(backend: DiffusersBackend) -> None:  # noqa: F811
+    """Measured: the backend sets no ``shares_batch`` rule, so hires cells share batches too."""
+    assert DiffusersCatalog(installed=False).capabilities().shares_batch is None
+    for upscaler in ("Latent", "Lanczos"):
+        params = {**HIRES, "hr_upscaler": upscaler, "denoising_strength": 0.5}
+        batch = [pixels(g.image) for g in backend.generate(request(params, (1, 2, 3)))]
+        for seed, made in zip((1, 2, 3), batch):
+            assert np.abs(made - alone(backend, params, seed)).max() <= 2
+
+
+class InterruptAfter:
+    """A run observer that interrupts the run once ``count`` batches are finished."""
+
+    def __init__(self, stop: Any, count: int) -> None:
+        self.stop, self.count = stop, count
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: None
+
+    def batch_finished(self, number: int, cells: Any, saved: int) -> None:
+        if number + 1 >= self.count:
+            self.stop.interrupt()
+
+
+@pytest.mark.slow
+def test_an_interrupted_group_resumes_from_its_kept_first_pass(backend: DiffusersBackend, tmp_path: Path) -> None:  # noqa: F811
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
+
+    spec_text = SEEDS_X_DENOISE.replace("- param: hr_upscaler\n  values: Latent, Lanczos\n", "")
+    backend._first_pass = None
+    whole = run_sweep(spec_of(spec_text), backend, tmp_path / "whole", draw_grids=False)
+    assert whole.state == "finished"
+    assert not (tmp_path / "whole" / FIRST_PASSES).exists()
+
+    backend._first_pass = None
+    stop = StopSignal()
+    before = backend.first_passes
+    first = run_sweep(
+        spec_of(spec_text), backend, tmp_path / "run", draw_grids=False, stop=stop, observer=InterruptAfter(stop, 1)
+    )
+    assert first.state == "interrupted"
+    assert len(first.generated) == 1
+    assert backend.first_passes - before == 1
+    assert len(list((tmp_path / "run" / FIRST_PASSES).glob("*.bin"))) == 1  # the group of seed 1, half done
+
+    backend._first_pass = None  # as a new process: only the run folder has the first pass
+    before = backend.first_passes
+    resumed = run_sweep(spec_of(spec_text), backend, tmp_path / "run", draw_grids=False)
+    assert resumed.state == "finished"
+    assert len(resumed.generated) == 3
+    assert backend.first_passes - before == 1  # seed 2's; seed 1's was read back
+    assert not (tmp_path / "run" / FIRST_PASSES).exists()  # every group finished: nothing kept
+    done, expected = RunStore.open(tmp_path / "run"), RunStore.open(tmp_path / "whole")
+    for cell in whole.plan.cells:
+        assert done.image_path(cell.id).read_bytes() == expected.image_path(cell.id).read_bytes()
+
+
+def test_kept_first_passes_of_finished_or_unknown_groups_are_deleted_at_the_start(tmp_path: Path) -> None:
+    from sd_sweep.core.planner import build_plan, first_pass_groups
+    from sd_sweep.core.run import KeptFirstPasses
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
+
+    caps = DiffusersCatalog(installed=False).capabilities()
+    plan = build_plan(spec_of(SEEDS_X_DENOISE), caps)
+    groups = first_pass_groups(plan, caps)
+    assert sorted(len(ids) for ids in groups.values()) == [4, 4]
+    store = RunStore.open(tmp_path)
+    (finished, ids), (pending, _) = groups.items()
+    for name in (finished, pending, "0123456789abcdef"):
+        store.kept_first_pass(name).save(b"latent")
+    kept = KeptFirstPasses(store, plan, caps, done=set(ids))
+    assert store.kept_first_passes() == {pending}
+    assert store.kept_first_pass(pending).load() == b"latent"
+    assert kept.for_batch([plan.cell(ids[0])]) is not None
+    kept.saved(groups[pending])
+    assert not (tmp_path / FIRST_PASSES).exists()
