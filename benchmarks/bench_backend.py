@@ -104,6 +104,47 @@ def model_path(size: str, model: str | None, cache: Path | None) -> Path:
     return folder
 
 
+def sdxl_base_configs() -> dict[str, dict[str, Any]]:
+    """The component configs of SDXL base at its real dimensions (CLIP-L and the VAE as SD 1.5's)."""
+    from sd_sweep.backends.diffusers import tiny_model
+
+    sd15 = tiny_model._configs("sd15")
+    return {
+        "unet": {
+            "sample_size": 128,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+            "block_out_channels": [320, 640, 1280],
+            "layers_per_block": 2,
+            "transformer_layers_per_block": [1, 2, 10],
+            "cross_attention_dim": 2048,
+            "attention_head_dim": [5, 10, 20],
+            "use_linear_projection": True,
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 256,
+            "projection_class_embeddings_input_dim": 2816,
+            "norm_num_groups": 32,
+        },
+        "vae": {**sd15["vae"], "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True},
+        "text_encoder": sd15["text_encoder"],
+        "text_encoder_2": {
+            **sd15["text_encoder"],
+            "hidden_size": 1280,
+            "intermediate_size": 5120,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 20,
+            "projection_dim": 1280,
+            "hidden_act": "gelu",
+        },
+        "scheduler": {
+            **{k: v for k, v in sd15["scheduler"].items() if k not in ("skip_prk_steps", "set_alpha_to_one")},
+            "timestep_spacing": "leading",
+        },
+    }
+
+
 def build_random_sdxl(folder: Path) -> None:
     """A randomly initialised SDXL-base-sized pipeline (2.6 G UNet parameters) saved in float16."""
     import torch
@@ -111,9 +152,8 @@ def build_random_sdxl(folder: Path) -> None:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     from sd_sweep.backends.diffusers import tiny_model
-    from sd_sweep.backends.diffusers.loading import family_configs
 
-    configs = family_configs("sdxl")
+    configs = sdxl_base_configs()
     strip = lambda c: {k: v for k, v in c.items() if not k.startswith("_") and k != "architectures"}  # noqa: E731
     tokenizers = folder / "tok"
     tokenizers.mkdir(parents=True, exist_ok=True)

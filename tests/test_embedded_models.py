@@ -364,21 +364,11 @@ def full_size_shapes(family: str) -> dict[str, tuple[int, ...]]:
         prefix = "cond_stage_model.model."
         state |= ldm_checkpoint.open_clip_to_ldm(meta_state(lambda: CLIPTextModel(text)), prefix, extra_layer=True)
     elif family == "sdxl":
-        unet |= {
-            "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-            "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            "block_out_channels": (320, 640, 1280),
-            "transformer_layers_per_block": (1, 2, 10),
-            "cross_attention_dim": 2048,
-            "attention_head_dim": (5, 10, 20),
-            "use_linear_projection": True,
-            "addition_embed_type": "text_time",
-            "addition_time_embed_dim": 256,
-            "projection_class_embeddings_input_dim": 2816,
-        }
-        big_g = CLIPTextConfig(
-            hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20, projection_dim=1280
-        )
+        from benchmarks.bench_backend import sdxl_base_configs
+
+        sdxl = sdxl_base_configs()
+        unet = sdxl["unet"]
+        big_g = CLIPTextConfig(**sdxl["text_encoder_2"])
         state |= ldm_checkpoint.clip_to_ldm(
             meta_state(lambda: CLIPTextModel(clip_l)), "conditioner.embedders.0.transformer."
         )

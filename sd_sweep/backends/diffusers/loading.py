@@ -55,119 +55,6 @@ _SCHEDULER = {
 }
 
 
-_VAE = {
-    "_class_name": "AutoencoderKL",
-    "in_channels": 3,
-    "out_channels": 3,
-    "down_block_types": ["DownEncoderBlock2D"] * 4,
-    "up_block_types": ["UpDecoderBlock2D"] * 4,
-    "block_out_channels": [128, 256, 512, 512],
-    "layers_per_block": 2,
-    "latent_channels": 4,
-    "norm_num_groups": 32,
-    "sample_size": 512,
-    "scaling_factor": 0.18215,
-}
-_CLIP_L = {
-    "architectures": ["CLIPTextModel"],
-    "vocab_size": 49408,
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_hidden_layers": 12,
-    "num_attention_heads": 12,
-    "max_position_embeddings": 77,
-    "projection_dim": 768,
-    "hidden_act": "quick_gelu",
-    "bos_token_id": 49406,
-    "eos_token_id": 49407,
-    "pad_token_id": 1,
-    "model_type": "clip_text_model",
-}
-_SD_UNET = {
-    "_class_name": "UNet2DConditionModel",
-    "sample_size": 64,
-    "in_channels": 4,
-    "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-    "block_out_channels": [320, 640, 1280, 1280],
-    "layers_per_block": 2,
-    "cross_attention_dim": 768,
-    "attention_head_dim": 8,
-    "norm_num_groups": 32,
-}
-
-
-def family_configs(family: str, *, v_prediction: bool = False) -> dict[str, dict[str, Any]]:
-    """The diffusers component configs of a real model of ``family`` (SD 1.5, SD 2.1, SDXL base)."""
-    if family == SD1:
-        return {"unet": _SD_UNET, "vae": _VAE, "text_encoder": _CLIP_L, "scheduler": _SCHEDULER}
-    if family == SD2:
-        return {
-            "unet": {
-                **_SD_UNET,
-                "sample_size": 96 if v_prediction else 64,
-                "cross_attention_dim": 1024,
-                "attention_head_dim": [5, 10, 20, 20],
-                "use_linear_projection": True,
-                "upcast_attention": v_prediction,
-            },
-            "vae": _VAE,
-            "text_encoder": {
-                **_CLIP_L,
-                "hidden_size": 1024,
-                "intermediate_size": 4096,
-                "num_hidden_layers": 23,
-                "num_attention_heads": 16,
-                "projection_dim": 512,
-                "hidden_act": "gelu",
-                "pad_token_id": 0,
-            },
-            "scheduler": {**_SCHEDULER, "prediction_type": "v_prediction" if v_prediction else "epsilon"},
-        }
-    if family == SDXL:
-        return {
-            "unet": {
-                "_class_name": "UNet2DConditionModel",
-                "sample_size": 128,
-                "in_channels": 4,
-                "out_channels": 4,
-                "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
-                "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
-                "block_out_channels": [320, 640, 1280],
-                "layers_per_block": 2,
-                "transformer_layers_per_block": [1, 2, 10],
-                "cross_attention_dim": 2048,
-                "attention_head_dim": [5, 10, 20],
-                "use_linear_projection": True,
-                "addition_embed_type": "text_time",
-                "addition_time_embed_dim": 256,
-                "projection_class_embeddings_input_dim": 2816,
-                "norm_num_groups": 32,
-            },
-            "vae": {**_VAE, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True},
-            "text_encoder": _CLIP_L,
-            "text_encoder_2": {
-                **_CLIP_L,
-                "architectures": ["CLIPTextModelWithProjection"],
-                "hidden_size": 1280,
-                "intermediate_size": 5120,
-                "num_hidden_layers": 32,
-                "num_attention_heads": 20,
-                "projection_dim": 1280,
-                "hidden_act": "gelu",
-                "pad_token_id": 0,
-            },
-            "scheduler": {
-                **{k: v for k, v in _SCHEDULER.items() if k not in ("skip_prk_steps", "set_alpha_to_one")},
-                "_class_name": "EulerDiscreteScheduler",
-                "timestep_spacing": "leading",
-            },
-        }
-    msg = f"unknown model family {family!r}"
-    raise ValueError(msg)
-
-
 def _indices(shapes: Shapes, prefix: str) -> list[int]:
     """The distinct integers right after ``prefix`` in the tensor names (block or layer numbers)."""
     pattern = re.compile(re.escape(prefix) + r"(\d+)\.")
@@ -616,7 +503,6 @@ def load_lora(pipe: Any, path: Path, index: int) -> str:
 
 __all__ = [
     "config_dir",
-    "family_configs",
     "infer_configs",
     "load_lora",
     "load_vae",
