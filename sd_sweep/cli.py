@@ -286,6 +286,8 @@ def _run_folder_counts(store: RunStore, plan: dict[str, Any]) -> dict[str, Any]:
 
 def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, Any]) -> None:
     """``plan`` as ``Plan.as_dict()`` gives it (a local plan or a server's)."""
+    from sd_sweep.backends.webui.params import unreused_first_pass_lines
+
     estimate = plan["estimate"]
     titles = {d["name"]: d["title"] for d in plan.get("dimensions", [])}
     print(f"{plan['name']}: {estimate['cells']} cells in {estimate['batches']} batches on {plan['backend']}")
@@ -296,6 +298,8 @@ def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, A
     ]
     work = [f"{estimate['sampling_steps']} sampling steps", *loads]
     print(f"  {', '.join(work)}")
+    for line in unreused_first_pass_lines(estimate):
+        print(f"  {line}")
     print(f"  planned by {about['planned_by']}")
     if "model" in about:
         print(f"  model: {about['model_path'] or about['model']} (not loaded by the dry run; a run loads it once)")

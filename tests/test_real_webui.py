@@ -4,7 +4,9 @@ The WebUI there must have this extension in ``extensions/`` and a checkpoint. Th
 with ``--api --nowebui`` on a free loopback port (``SD_SWEEP_WEBUI_ARGS`` adds arguments, e.g.
 ``--use-cpu all --no-half --skip-torch-cuda-test``; ``SD_SWEEP_WEBUI_PYTHON`` picks its Python,
 by default its ``venv``), then drives the Sweep script through ``/sdapi/v1/txt2img`` and the
-extension's own ``/sweep/v1`` routes.
+extension's own ``/sweep/v1`` routes. ``SD_SWEEP_WEBUI_EXACT=1`` adds the exact-image check: each
+image of a Script sweep (txt2img, img2img, hires with a latent and a pixel upscaler) against a
+plain batch-size-1 generation of its own infotext.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sd_sweep.client import SweepClient
 from tests.browser import CHROMIUM, FLAGS
 
 ROOT_ENV = "SD_SWEEP_WEBUI_DIR"
+EXACT_ENV = "SD_SWEEP_WEBUI_EXACT"
 RUN_TAG = uuid.uuid4().hex[:8]
 """A fresh run name each session: runs are resumable, so a rerun under the same name would generate nothing."""
 SPEC = {
@@ -208,3 +211,94 @@ def test_the_sweeps_tab_shows_a_run_and_sends_a_cell_to_txt2img(real_webui_page:
         assert page.input_value("#txt2img_cfg_scale input[type=number]") == "9"
         page.screenshot(path=str(tmp_path / "sweeps-tab.png"))
         browser.close()
+
+
+TOLERANCE = 2
+"""Levels of 0-255 a sweep image may differ from a plain generation of its infotext (``BATCH_TOLERANCE``)."""
+INFOTEXT_FIELDS = {
+    "Steps": ("steps", int),
+    "Sampler": ("sampler_name", str),
+    "Schedule type": ("scheduler", str),
+    "CFG scale": ("cfg_scale", float),
+    "Seed": ("seed", int),
+    "Denoising strength": ("denoising_strength", float),
+    "Hires upscale": ("hr_scale", float),
+    "Hires steps": ("hr_second_pass_steps", int),
+    "Hires upscaler": ("hr_upscaler", str),
+    "Hires CFG Scale": ("hr_cfg", float),
+}
+"""Infotext keys that set what these sweeps vary, and their ``/sdapi/v1`` fields."""
+HIRES = {"enable_hr": True, "hr_scale": 2, "hr_second_pass_steps": 1, "hr_additional_modules": ["Use same choices"]}
+EXACT_CASES = {
+    "txt2img": ("txt2img", {"batch_size": 2}, [{"param": "seed", "values": "3, 4"}]),
+    "img2img": ("img2img", {"batch_size": 2, "denoising_strength": 0.6}, [{"param": "seed", "values": "3, 4"}]),
+    "hires-latent": (
+        "txt2img",
+        {**HIRES, "hr_upscaler": "Latent"},
+        [{"param": "denoising_strength", "values": "0.4, 0.6"}],
+    ),
+    "hires-pixel": (
+        "txt2img",
+        {**HIRES, "hr_upscaler": "Lanczos"},
+        [{"param": "denoising_strength", "values": "0.4, 0.6"}],
+    ),
+}
+
+
+def _pixels(encoded: str):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(io.BytesIO(base64.b64decode(encoded))) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def _init_image() -> str:
+    from PIL import Image
+
+    image = Image.new("RGB", (64, 64))
+    image.putdata([((x * 4) % 256, (y * 4) % 256, ((x + y) * 2) % 256) for y in range(64) for x in range(64)])
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def plain_request(infotext: str) -> dict:
+    """The ``/sdapi/v1`` request of a plain generation of an infotext (the fields these sweeps vary)."""
+    from sd_sweep.core.infotext import parse_settings_line
+
+    *text, line = infotext.strip().splitlines()
+    settings = parse_settings_line(line)
+    assert "Sweep batch" not in settings, infotext  # a batch may have changed this image
+    joined = "\n".join(text)
+    prompt, _, negative = joined.partition("\nNegative prompt: ")
+    request = {"prompt": prompt, "negative_prompt": negative, "batch_size": 1, "n_iter": 1}
+    for key, (name, kind) in INFOTEXT_FIELDS.items():
+        if key in settings:
+            request[name] = kind(settings[key])
+    width, height = settings["Size"].split("x")
+    request.update(width=int(width), height=int(height))
+    if "Hires upscale" in settings:
+        request.update(enable_hr=True, hr_additional_modules=["Use same choices"])
+    return request
+
+
+@pytest.mark.parametrize("case", list(EXACT_CASES))
+def test_each_sweep_image_is_a_plain_generation_of_its_infotext(real_webui: str, case: str):
+    if os.environ.get(EXACT_ENV) != "1":
+        pytest.skip(f"the exact-image check runs with {EXACT_ENV}=1")
+    tab, base, axes = EXACT_CASES[case]
+    common = {"prompt": "a lighthouse", "steps": 2, "width": 64, "height": 64, "seed": 3, "sampler_name": "Euler"}
+    if tab == "img2img":
+        common["init_images"] = [_init_image()]
+    spec = {"name": f"exact-{case}-{RUN_TAG}", "axes": axes}
+    body = {**common, **base, "script_name": "sweep", "script_args": [json.dumps(spec)]}
+    answer = _post(real_webui, f"/sdapi/v1/{tab}", body)
+    info = json.loads(answer["info"])
+    first = info["index_of_first_image"]
+    assert len(answer["images"]) == first + 2
+    for encoded, infotext in zip(answer["images"][first:], info["infotexts"][first:]):
+        request = {**plain_request(infotext), **({"init_images": common["init_images"]} if tab == "img2img" else {})}
+        plain = _post(real_webui, f"/sdapi/v1/{tab}", request)
+        difference = int(abs(_pixels(encoded) - _pixels(plain["images"][-1])).max())
+        assert difference <= TOLERANCE, f"{case}: {difference} levels from a plain generation of {infotext!r}"

@@ -13,6 +13,8 @@ import logging
 import re
 from typing import Any
 
+from sd_sweep.backends.webui.params import unreused_first_pass_lines
+
 log = logging.getLogger("sd_sweep.webui")
 
 MAX_ROWS = 8
@@ -293,9 +295,10 @@ def summary_html(result: dict[str, Any]) -> str:
     if est.get("vae_loads"):
         loads += f", {est['vae_loads']} VAE load(s)"
     dims = " \u00d7 ".join(f"{d['title']} ({len(d['labels'])})" for d in result.get("dimensions", []))
+    notes = "".join(f"<br>{html.escape(line)}" for line in unreused_first_pass_lines(est))
     return (
         f"<div class='sweep-summary sweep-valid'><b>{est['cells']} cells, {est['images']} images</b> in "
-        f"{est['batches']} batches, {est['sampling_steps']} sampling steps{loads}"
+        f"{est['batches']} batches, {est['sampling_steps']} sampling steps{loads}{notes}"
         f"{'<br>' + html.escape(dims) if dims else ''}"
         f"{'<br>Sweep name (run folder): ' + html.escape(result['name']) if result.get('name') else ''}</div>"
     )

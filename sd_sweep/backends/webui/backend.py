@@ -19,7 +19,7 @@ import importlib
 import importlib.util
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +31,7 @@ from sd_sweep.backends.webui.params import (
     TXT2IMG_ONLY,
     WEBUI_PARAMS,
     batch_family,
+    first_pass_refusal,
     shares_batch,
 )
 from sd_sweep.core.errors import BackendError, Problem, SpecError
@@ -281,15 +282,20 @@ class WebUIBackend(Backend):
             refusals=refusals,
             implicit=self._implicit(shared),
             shares_batch=self._shares_batch(shared),
-            first_pass_key=None
-            if self.forge or self.is_img2img
-            else functools.partial(first_pass_key, self._latent(shared), self._hires_defaults()),
+            first_pass_key=None if self.is_img2img else self._with_hires(first_pass_key, shared),
         )
+
+    @property
+    def host(self) -> str:
+        """The host's key in the measured tables of ``params``."""
+        return "forge" if self.forge else "a1111"
+
+    def _with_hires(self, function: Callable[..., Any], shared: Any) -> functools.partial[Any]:
+        return functools.partial(function, self.host, self._latent(shared), self._hires_defaults())
 
     def _shares_batch(self, shared: Any) -> functools.partial[bool]:
         """The measured table (``params.BATCH_EXACTNESS``) for this host and tab."""
-        host = "forge" if self.forge else "a1111"
-        return functools.partial(shares_batch, host, self.is_img2img, self._latent(shared), self._hires_defaults())
+        return functools.partial(shares_batch, self.host, self.is_img2img, self._latent(shared), self._hires_defaults())
 
     def _hires_defaults(self) -> dict[str, Any]:
         """The template's hires switch and upscaler: what a cell that sets neither is made with."""
@@ -369,7 +375,16 @@ class WebUIBackend(Backend):
         return list(self._host)
 
     def check_plan(self, plan: Plan) -> None:
-        """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
+        """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError.
+
+        Also says in the plan's estimate which hires cells make a first pass again that they share
+        (``first_pass_not_reused``), so every dry run (the Script's summary, ``/sweep/v1/plan``, the
+        CLI's ``plan`` against a WebUI) tells why they cost more.
+        """
+        if not self.is_img2img:
+            notes = unreused_first_passes(plan, self._with_hires(first_pass_unreused, _m("shared")))
+            if notes:
+                plan.estimate["first_pass_not_reused"] = notes
         problems: list[Problem] = self._setting_problems(plan)
         for dimension in plan.dimensions:
             for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields):
@@ -510,15 +525,58 @@ class WebUIBackend(Backend):
             self._first_pass = (key, images[0].image)
         pc = self.job_for(request)
         pc.firstpass_image = exact_firstpass_pixels(self._first_pass[1])
+        if not self.forge:
+            # v1.10.1's hires pass starts a job (state.nextjob) for the first pass it skips; the sweep counted
+            # that first pass where it was made, so the hires pass is one job (WebUIProgress).
+            _m("shared").state.job_no -= 1
         return self._process(pc, request, stop)
+
+    def sampler_runs(self, requests: list[GenerationRequest]) -> list[list[int]]:
+        """For each request in run order, the sampling steps of each sampler run ``generate`` makes for it.
+
+        These are what the WebUI's progress counts: ``state.job_count`` jobs, and one step of
+        ``shared.total_tqdm`` per sampler callback. A hires cell is its first pass and its hires pass
+        (``hr_second_pass_steps`` or the steps); a cell that continues a kept first pass is only its
+        hires pass. img2img samples ``int(min(denoising, 0.999) * steps) + 1`` steps, the steps where
+        ``img2img_fix_steps`` is on (``sd_samplers_common.setup_img2img_steps``).
+        """
+        runs: list[list[int]] = []
+        kept: str | None = None
+        for request in requests:
+            params = request.params
+            steps = int(self._param(params, "steps", 20))
+            if self.is_img2img:
+                runs.append([self._img2img_steps(params, steps)])
+                continue
+            if not self._param(params, "enable_hr", False):
+                runs.append([steps])
+                kept = None
+                continue
+            second = int(self._param(params, "hr_second_pass_steps", 0) or steps)
+            key = self._reuse_key(request)
+            runs.append([second] if key is not None and key == kept else [steps, second])
+            kept = key
+        return runs
+
+    def _param(self, params: dict[str, Any], name: str, default: Any) -> Any:
+        value = params.get(name, getattr(self.p, name, default))
+        return default if value is None else value
+
+    def _img2img_steps(self, params: dict[str, Any], steps: int) -> int:
+        fixed = (params.get("override_settings") or {}).get("img2img_fix_steps")
+        if fixed is None:
+            fixed = getattr(_m("shared").opts, "img2img_fix_steps", False)
+        if fixed:
+            return steps
+        return int(min(float(self._param(params, "denoising_strength", 0.75)), 0.999) * steps) + 1
 
     def _reuse_key(self, request: GenerationRequest) -> str | None:
         """The first-pass key of a one-image hires request whose first pass can be reused, else None."""
-        if request.size != 1 or self.forge or self.is_img2img:
+        if request.size != 1 or self.is_img2img:
             return None
         params = {**request.params, "prompt": request.prompts[0], "negative_prompt": request.negative_prompts[0]}
         params["seed"] = request.seeds[0]
-        return first_pass_key(self._latent(_m("shared")), self._hires_defaults(), params)
+        return self._with_hires(first_pass_key, _m("shared"))(params)
 
     def _mark_batch(self, request: GenerationRequest, images: list[GeneratedImage]) -> list[GeneratedImage]:
         """Say in the infotext of each image of a several-image batch that the batch may have changed it."""
@@ -602,17 +660,53 @@ class WebUIBackend(Backend):
             log.exception("sd-webui-sweep: could not reload the user's VAE")
 
 
-def first_pass_key(latent_modes: frozenset[str], defaults: dict[str, Any], params: dict[str, Any]) -> str | None:
+def first_pass_key(
+    host: str, latent_modes: frozenset[str], defaults: dict[str, Any], params: dict[str, Any]
+) -> str | None:
     """Everything the first pass of a hires cell reads, as text; None where it cannot be reused exactly.
 
     The WebUI's ``firstpass_image`` (``StableDiffusionProcessingTxt2Img.sample``, as
     ``txt2img_upscale`` uses it) hands a pixel upscaler the image itself, as the normal hires
     pass does, but VAE-encodes it again for a latent upscaler, whose normal pass upscales the
-    first pass's latent: a different image. So only pixel upscalers reuse a first pass.
-    ``defaults`` are the template's hires switch and upscaler, for a cell that sets neither.
+    first pass's latent: a different image. So only the kinds ``params.FIRST_PASS_EXACTNESS``
+    measured exact reuse a first pass. ``defaults`` are the template's hires switch and upscaler,
+    for a cell that sets neither.
     """
-    if batch_family(False, latent_modes, {**defaults, **params}) != "hires-pixel":
+    family = batch_family(False, latent_modes, {**defaults, **params})
+    if not family.startswith("hires") or first_pass_refusal(host, family) is not None:
         return None
+    return _first_pass_text(params)
+
+
+def first_pass_unreused(
+    host: str, latent_modes: frozenset[str], defaults: dict[str, Any], params: dict[str, Any]
+) -> tuple[str, str] | None:
+    """For a hires cell that makes its own first pass although it could share it: that first pass, and why."""
+    family = batch_family(False, latent_modes, {**defaults, **params})
+    if not family.startswith("hires"):
+        return None
+    why = first_pass_refusal(host, family)
+    return None if why is None else (_first_pass_text(params), why)
+
+
+def unreused_first_passes(
+    plan: Plan, unreused: Callable[[dict[str, Any]], tuple[str, str] | None]
+) -> list[dict[str, Any]]:
+    """``[{"cells": 4, "why": ...}]``: the hires cells that share their first pass with another cell
+    of the plan and still make it themselves, by reason (``unreused`` is ``first_pass_unreused``)."""
+    groups: dict[tuple[str, str], int] = {}
+    for cell in plan.cells:
+        found = unreused(cell.params)
+        if found is not None:
+            groups[found] = groups.get(found, 0) + 1
+    counts: dict[str, int] = {}
+    for (_, why), cells in groups.items():
+        if cells > 1:
+            counts[why] = counts.get(why, 0) + cells
+    return [{"cells": cells, "why": why} for why, cells in counts.items()]
+
+
+def _first_pass_text(params: dict[str, Any]) -> str:
     first = {name: value for name, value in params.items() if name not in SECOND_PASS_PARAMS}
     return json.dumps(first, sort_keys=True, default=str)
 

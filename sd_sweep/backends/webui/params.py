@@ -62,19 +62,39 @@ BATCH_EXACTNESS: dict[tuple[str, str], int | None] = {
     ("a1111", "hires-latent"): 1,
     ("a1111", "hires-pixel"): 106,
     ("a1111", "img2img"): 62,
+    ("forge", "txt2img"): 1,
+    ("forge", "hires-latent"): 1,
+    ("forge", "hires-pixel"): 115,
+    ("forge", "img2img"): 61,
 }
 """Per host and kind of cell: the most an image of a batch of two differed from the same seed made alone.
 
-Measured in AUTOMATIC1111 v1.10.1 (CPU, ``--no-half``, 64x64, Euler, 3 steps; hires x2 with 2
-steps at denoising 0.5; img2img at 0.6) with plain ``/sdapi/v1`` calls at ``batch_size`` 2 against
-each seed at 1, in levels of 0-255 (docs/webui-compatibility.md, "Batches and exact images").
-Each image made alone again was identical. A kind within ``BATCH_TOLERANCE`` shares batches; the
-others, and a kind or host missing here (Forge: not measured), run their cells alone.
+Measured with plain ``/sdapi/v1`` calls at ``batch_size`` 2 against each seed at 1, in levels of
+0-255, on CPU with random SD 1.5 weights (64x64, Euler, 3 steps; hires x2 with 2 steps at
+denoising 0.5; img2img at 0.6): AUTOMATIC1111 v1.10.1 (``--no-half``) and Forge ``dfdcbab6``
+(docs/webui-compatibility.md, "Batches and exact images"). Each image made alone again was
+identical. A kind within ``BATCH_TOLERANCE`` shares batches; the others, and a kind or host
+missing here, run their cells alone.
 """
 
 BATCH_TOLERANCE = 2
 """Levels a batch may move a pixel and still make the same image: float rounding of the VAE decode
 (txt2img moves single pixels by 1), not the other image an encode in the batch makes (50-95)."""
+
+FIRST_PASS_EXACTNESS: dict[tuple[str, str], int] = {
+    ("a1111", "hires-pixel"): 0,
+}
+"""Per host and kind of hires cell: the most a cell continued from a kept first pass
+(``p.firstpass_image``) differed from a plain generation of its infotext, in levels of 0-255.
+A kind within ``BATCH_TOLERANCE`` makes each shared first pass once."""
+
+FIRST_PASS_REFUSALS = {
+    "hires-latent": "the WebUI cannot continue a latent upscaler from a kept image",
+}
+"""Why a kind of hires cell makes its own first pass: with a latent upscaler ``firstpass_image``
+encodes the kept image again, where a plain generation upscales the first pass's own latent."""
+
+FIRST_PASS_NOT_MEASURED = "continuing a kept first pass was not measured in this WebUI"
 
 
 def batch_family(is_img2img: bool, latent_modes: frozenset[str], params: dict[str, object]) -> str:
@@ -104,3 +124,23 @@ def shares_batch(
     """
     measured = BATCH_EXACTNESS.get((host, batch_family(is_img2img, latent_modes, {**defaults, **params})))
     return measured is not None and measured <= BATCH_TOLERANCE
+
+
+def first_pass_refusal(host: str, family: str) -> str | None:
+    """Why a hires cell of ``family`` makes its own first pass on ``host``; None where it continues a
+    kept first pass without changing its image (``FIRST_PASS_EXACTNESS``)."""
+    measured = FIRST_PASS_EXACTNESS.get((host, family))
+    if measured is not None and measured <= BATCH_TOLERANCE:
+        return None
+    if measured is not None:
+        return f"continuing a kept first pass changes the image in this WebUI (by {measured} levels)"
+    return FIRST_PASS_REFUSALS.get(family, FIRST_PASS_NOT_MEASURED)
+
+
+def unreused_first_pass_lines(estimate: dict[str, object]) -> list[str]:
+    """``first pass not reused for 4 cells: why``: the plan's ``first_pass_not_reused``, for a dry run."""
+    notes = estimate.get("first_pass_not_reused") or []
+    return [
+        f"first pass not reused for {note['cells']} cell{'s' if note['cells'] != 1 else ''}: {note['why']}"
+        for note in notes  # type: ignore[union-attr]
+    ]

@@ -331,6 +331,12 @@ def process_images_inner(p):  # mirrors modules/processing.py: process_images_in
     p.sd_model_hash = info.shorthash if info else None
     if state.job_count == -1:
         state.job_count = p.n_iter
+    if getattr(p, "enable_hr", False) and not state.processing_has_refined_job_count:
+        # mirrors StableDiffusionProcessingTxt2Img.init (processing.py 1290-1299): hires is two jobs
+        hires = int(p.hr_second_pass_steps or p.steps)
+        shared.total_tqdm.updateTotal((p.steps + hires) * state.job_count)
+        state.job_count = state.job_count * 2
+        state.processing_has_refined_job_count = True
     output_images, infotexts = [], []
     for n_batch in range(p.n_iter):
         p.iteration = n_batch
@@ -438,6 +444,7 @@ def _generate(p, prompts, negatives, seeds):
     else:
         first_passes.extend(zip(prompts, seeds))
         out = [g.image for g in get_backend().generate(request)]
+        _count_steps(_img2img_steps(p) if getattr(p, "init_images", None) else int(p.steps))
     if getattr(p, "enable_hr", False):
         out = _hires_pass(p, request, out)
     init = getattr(p, "init_images", None)
@@ -448,6 +455,23 @@ def _generate(p, prompts, negatives, seeds):
         strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
         out = [Image.blend(base, img.convert("RGB"), strength) for img in out]
     return out
+
+
+def _img2img_steps(p):
+    """mirrors sd_samplers_common.setup_img2img_steps: img2img samples t_enc + 1 of the steps."""
+    if opts.data.get("img2img_fix_steps"):
+        return int(p.steps)
+    strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
+    return int(min(strength, 0.999) * int(p.steps)) + 1
+
+
+def _count_steps(steps):
+    """mirrors Sampler.launch_sampling and callback_state (sd_samplers_common.py 255-270): one count of the
+    console's total progress per sampler step."""
+    state.sampling_steps = steps
+    for step in range(steps):
+        state.sampling_step = step
+        shared.total_tqdm.update()
 
 
 def _hires_pass(p, request, lowres):
@@ -461,7 +485,9 @@ def _hires_pass(p, request, lowres):
     resample = Image.NEAREST if latent else Image.LANCZOS
     steps = int(p.hr_second_pass_steps or p.steps)
     second = _hires_request(request, width, height, steps)
+    state.nextjob()  # mirrors processing.py 1425: the hires pass is a job of its own
     fresh = [g.image.convert("RGB") for g in get_backend().generate(second)]
+    _count_steps(steps)
     strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
     p.extra_generation_params["Hires upscale"] = p.hr_scale
     if p.hr_upscaler is not None:

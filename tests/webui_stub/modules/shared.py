@@ -3,7 +3,7 @@
 
 from types import SimpleNamespace
 
-from modules import options, shared_options, shared_state, styles
+from modules import options, shared_options, shared_state, shared_total_tqdm, styles
 
 cmd_opts = SimpleNamespace(api=True, api_auth=None, nowebui=False)  # mirrors modules/shared_cmd_options.py
 opts = options.Options(shared_options.options_templates)  # mirrors modules/shared.py: opts
@@ -23,14 +23,4 @@ sd_model = SimpleNamespace(sd_checkpoint_info=None)  # mirrors modules/shared.py
 config_filename = "config.json"
 OptionInfo = options.OptionInfo  # mirrors modules/shared.py: OptionInfo
 options_section = options.options_section  # mirrors modules/shared.py: options_section
-
-
-class _TotalTQDM:  # mirrors modules/shared_total_tqdm.py: TotalTQDM
-    def updateTotal(self, new_total):
-        self.total = new_total
-
-    def clear(self):
-        pass
-
-
-total_tqdm = _TotalTQDM()
+total_tqdm = shared_total_tqdm.TotalTQDM()  # mirrors modules/shared_init.py: shared.total_tqdm
