@@ -1,7 +1,7 @@
 """The embedded backend on SD 1.x, SD 2.x and SDXL architectures: families, chunked weighted prompts,
 checkpoint / VAE / LoRA axes, single-file checkpoints (.safetensors and .ckpt in the original key
 layout, written by ``ldm_checkpoint`` from the folders) giving their folder's images, their configs read
-off the tensors at full size too. Tiny random models built
+off the tensors at full size too, SD 2.x v-prediction as the WebUI tells it. Tiny random models built
 locally (CPU, 64x64, 2 steps)."""
 
 from __future__ import annotations
@@ -342,6 +342,31 @@ def test_bad_files_are_one_line_naming_the_file(models: Path, tmp_path: Path) ->
     save_file(state, path)
     with pytest.raises(BackendError, match=r"cut\.safetensors: the text encoder width 32 is not a multiple of 64"):
         DiffusersBackend(path, device="cpu")._load()
+
+
+def prediction(path: Path) -> str:
+    backend = DiffusersBackend(path, device="cpu")
+    return str(backend._load().scheduler.config.prediction_type)
+
+
+def test_sd2_v_prediction_is_what_the_webui_probe_says(models: Path, tmp_path: Path) -> None:
+    """Without an ldm config beside it, an SD 2.x file is run once at t=999 on a constant input: v
+    when the mean of output minus input is below -1. Random weights give about 0 (noise prediction);
+    the same weights with -6 added to the output layer's bias stand for a v model."""
+    folder = models / "tiny-sd2"
+    eps = ldm_checkpoint.write_checkpoint(folder, tmp_path / "eps.safetensors", ldm_keys=False)
+    shift = {"model.diffusion_model.out.2.bias": -6.0}
+    v = ldm_checkpoint.write_checkpoint(folder, tmp_path / "v.ckpt", ldm_keys=False, change=shift)
+    assert prediction(eps) == "epsilon"
+    assert prediction(v) == "v_prediction"
+    configured = ldm_checkpoint.write_checkpoint(folder, tmp_path / "configured.safetensors", change=shift)
+    assert prediction(configured) == "epsilon"
+    config = yaml.safe_load(configured.with_suffix(".yaml").read_text(encoding="utf-8"))
+    config["model"]["params"]["parameterization"] = "v"
+    eps.with_suffix(".yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert prediction(eps) == "v_prediction"
+    sd1 = ldm_checkpoint.write_checkpoint(models / "tiny-sd1", tmp_path / "sd1.safetensors", change=shift)
+    assert prediction(sd1) == "epsilon"
 
 
 def meta_state(make: Callable[[], Any]) -> dict[str, Any]:
