@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -91,6 +92,17 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def make_backend(args: argparse.Namespace, work: Path) -> Any:
+    """The embedded backend on ``--model``, else the tiny model or an SD 1.5-sized random one built in ``work``."""
+    from sd_sweep.backends.diffusers.backend import DiffusersBackend
+    from sd_sweep.backends.diffusers.tiny_model import build_tiny_pipeline_dir, ensure_tiny_model
+
+    model = args.model
+    if model is None:
+        model = ensure_tiny_model() if args.size == "tiny" else build_tiny_pipeline_dir(work / "sd15", size="sd15")
+    return DiffusersBackend(model, device=args.device)
+
+
 def machine() -> str:
     import torch
 
@@ -112,15 +124,9 @@ def main() -> None:
     parser.add_argument("--model", help="model folder (default: a tiny or SD 1.5-sized random model)")
     args = parser.parse_args()
 
-    from sd_sweep.backends.diffusers.backend import DiffusersBackend
-    from sd_sweep.backends.diffusers.tiny_model import build_tiny_pipeline_dir, ensure_tiny_model
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        model = args.model
-        if model is None:
-            model = ensure_tiny_model() if args.size == "tiny" else build_tiny_pipeline_dir(work / "sd15", size="sd15")
-        backend = DiffusersBackend(model, device=args.device)
+        backend = make_backend(args, work)
         images = 4 * args.seeds
         raw_1 = raw_rate(backend, args, 1, max(4, images // 4))
         raw_n = raw_rate(backend, args, args.batch, images)

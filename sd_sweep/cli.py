@@ -15,6 +15,7 @@ from sd_sweep.core.errors import Problem, SpecError, SweepError, UsageError
 if TYPE_CHECKING:
     from sd_sweep.core.plan import Cell, Plan
     from sd_sweep.core.ports import Backend, StopSignal
+    from sd_sweep.core.progress import StepProgress
     from sd_sweep.core.run import RunResult
     from sd_sweep.core.spec import Spec
     from sd_sweep.core.store import RunStore
@@ -284,6 +285,15 @@ def _run_folder_counts(store: RunStore, plan: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _passes(estimate: dict[str, Any]) -> list[str]:
+    """``2 first passes and 8 hires passes``: where hires cells share first passes, how many each."""
+    second = int(estimate.get("second_passes") or 0)
+    if not second:
+        return []
+    first = int(estimate.get("first_passes") or 0)
+    return [f"{first} first pass{'es' if first != 1 else ''} and {second} hires pass{'es' if second != 1 else ''}"]
+
+
 def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, Any]) -> None:
     """``plan`` as ``Plan.as_dict()`` gives it (a local plan or a server's)."""
     from sd_sweep.backends.webui.params import unreused_first_pass_lines
@@ -296,7 +306,7 @@ def _print_plan(plan: dict[str, Any], about: dict[str, Any], folder: dict[str, A
         for key, what in (("checkpoint_loads", "checkpoint"), ("vae_loads", "VAE"))
         if estimate.get(key)
     ]
-    work = [f"{estimate['sampling_steps']} sampling steps", *loads]
+    work = [f"{estimate['sampling_steps']} sampling steps", *_passes(estimate), *loads]
     print(f"  {', '.join(work)}")
     for line in unreused_first_pass_lines(estimate):
         print(f"  {line}")
@@ -479,11 +489,17 @@ class _interrupt_on_ctrl_c:  # noqa: N801 - used as a context manager
 
 
 class TerminalProgress:
-    """A tqdm bar over images, named after the current cell, with the step inside the batch."""
+    """A tqdm bar over the run's sampling steps (so its rate and time left follow the work: a hires
+    cell that reuses its group's first pass costs only its second), with the images done, the
+    current cell and the step inside its pass."""
 
     def __init__(self) -> None:
         self.bar: Any = None
         self.plan: Plan | None = None
+        self.steps: StepProgress | None = None
+        self.images = 0
+        self.total_images = 0
+        self.step_text = ""
         self.workers: dict[str, str] = {}
         """With a pool: what each worker works on."""
         self.worker_of: dict[int, str] = {}
@@ -491,12 +507,17 @@ class TerminalProgress:
     def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
         from tqdm import tqdm
 
+        from sd_sweep.core.progress import StepProgress
+
         self.plan = plan
+        self.steps = StepProgress(plan, todo)
         total = sum(len(b) for b in todo)
+        self.total_images = total
         reused = len(plan.cells) - total
         note = f" ({reused} already done)" if reused else ""
         print(f"{plan.spec.name}: {total} images in {len(todo)} batches{note}", file=sys.stderr)
-        self.bar = tqdm(total=total, unit="img", dynamic_ncols=True, file=sys.stderr)
+        self.bar = tqdm(total=self.steps.total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self._show()
 
     def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
         from sd_sweep.core.run import describe_cell
@@ -504,30 +525,49 @@ class TerminalProgress:
         if self.plan is not None:
             self.worker_of[number] = worker
             self.workers[worker] = describe_cell(self.plan, cells[0])[:30]
-            self._show_workers()
+            self._show()
 
-    def _show_workers(self) -> None:
-        if self.bar is not None:
+    def _show(self) -> None:
+        if self.bar is None:
+            return
+        if self.workers:
             self.bar.set_description(f"{len(self.workers)} working")
-            self.bar.set_postfix_str(" | ".join(f"{w}: {what}" for w, what in sorted(self.workers.items())))
+        parts = [f"{self.images}/{self.total_images} images"]
+        if self.workers:
+            parts.append(" | ".join(f"{w}: {what}" for w, what in sorted(self.workers.items())))
+        elif self.step_text:
+            parts.append(self.step_text)
+        self.bar.set_postfix_str(", ".join(parts))
+
+    def _advance(self, done: int) -> None:
+        if self.bar is not None and done != self.bar.n:
+            self.bar.update(done - self.bar.n)
 
     def batch_started(self, number: int, cells: list[Cell]) -> None:
         from sd_sweep.core.run import describe_cell
 
+        if self.steps is not None and not self.workers:
+            self.steps.batch_started(number)
         if self.bar is not None and self.plan is not None and not self.workers:
             self.bar.set_description(describe_cell(self.plan, cells[0])[:40])
 
     def step(self, step: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"step {step}/{total}")
+        """A step of the batch in progress (not counted with a pool: its workers' steps interleave)."""
+        if self.steps is None or self.workers:
+            return
+        self.step_text = f"step {step}/{total}"
+        self._advance(self.steps.step(step, total))
+        self._show()
 
     def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
         worker = self.worker_of.pop(number, None)
         if worker is not None and worker not in self.worker_of.values():
             self.workers.pop(worker, None)
-            self._show_workers()
-        if self.bar is not None:
-            self.bar.update(saved)
+        self.images += saved
+        self.step_text = ""
+        if self.steps is not None:
+            self._advance(self.steps.batch_finished(number))
+        self._show()
 
     def finished(self, result: RunResult) -> None:
         self.close()

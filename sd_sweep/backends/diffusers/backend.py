@@ -105,7 +105,10 @@ class DiffusersBackend(Backend):
         models_dir: str | Path | None = None,
         vae_dir: str | Path | None = None,
         lora_dir: str | Path | None = None,
+        reuse_first_passes: bool = True,
     ) -> None:
+        self.reuse_first_passes = reuse_first_passes
+        """False: every hires cell samples its own first pass (the plan groups none; for comparisons)."""
         self.catalog = DiffusersCatalog(model, models_dir=models_dir, vae_dir=vae_dir, lora_dir=lora_dir)
         self._model = self.catalog.model
         self._loaded_source: Path | None = None
@@ -157,7 +160,8 @@ class DiffusersBackend(Backend):
 
     def capabilities(self) -> Capabilities:
         """Read from the model's config files; the model itself loads on the first ``generate``."""
-        return self.catalog.capabilities()
+        caps = self.catalog.capabilities()
+        return caps if self.reuse_first_passes else dataclasses.replace(caps, first_pass_key=None)
 
     def available_samplers(self) -> tuple[str, ...]:
         """WebUI sampler names that run with the installed diffusers and optional packages."""
@@ -260,7 +264,7 @@ class DiffusersBackend(Backend):
         in both places. A batch of several always samples its own.
         """
         key = None
-        if request.size == 1:
+        if request.size == 1 and self.reuse_first_passes:
             cell = {**request.params, "prompt": request.prompts[0], "negative_prompt": request.negative_prompts[0]}
             key = first_pass_key(self.model_name, {**cell, "seed": request.seeds[0]})
             if self._first_pass is not None and self._first_pass[0] == key:
