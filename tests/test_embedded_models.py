@@ -30,6 +30,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from sd_sweep.backends.diffusers import loading  # noqa: E402
 from sd_sweep.backends.diffusers.backend import DiffusersBackend  # noqa: E402
 from sd_sweep.backends.diffusers.conditioning import EncoderSpec, chunk_prompt, encode_prompts  # noqa: E402
 from sd_sweep.backends.diffusers.loading import infer_configs  # noqa: E402
@@ -344,6 +345,24 @@ def test_bad_files_are_one_line_naming_the_file(models: Path, tmp_path: Path) ->
         DiffusersBackend(path, device="cpu")._load()
 
 
+def test_a_single_vae_file_decodes_as_its_folder(vaes: Path, tmp_path: Path) -> None:
+    from diffusers import AutoencoderKL
+    from safetensors.torch import save_file
+
+    folder = vaes / "other-vae"
+    expected = AutoencoderKL.from_pretrained(folder)
+    state = ldm_checkpoint.vae_to_ldm(expected.state_dict(), dict(expected.config))
+    path = tmp_path / "other.vae.safetensors"
+    save_file({k.removeprefix("first_stage_model."): v.contiguous() for k, v in state.items()}, path)
+    groups = {"diffusers": {"vae": {"norm_num_groups": expected.config.norm_num_groups}}}
+    path.with_suffix(".yaml").write_text(yaml.safe_dump(groups), encoding="utf-8")
+    vae = loading.load_vae(path, "sd1", dtype=torch.float32, device="cpu")
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(vae.decode(latent).sample, expected.decode(latent).sample, atol=1e-5)
+    assert vae.config.block_out_channels == expected.config.block_out_channels
+
+
 def prediction(path: Path) -> str:
     backend = DiffusersBackend(path, device="cpu")
     return str(backend._load().scheduler.config.prediction_type)
@@ -433,3 +452,44 @@ def test_real_sizes_are_read_off_the_tensors(family: str, unet: dict[str, Any], 
     if family == "sdxl":
         assert configs["unet"]["addition_time_embed_dim"] == 256
         assert configs["text_encoder_2"]["projection_dim"] == 1280
+
+
+# -- the CLIP vocabulary -------------------------------------------------------------------------
+
+RECORDED_IDS = {
+    "a photo of a cat": [49406, 320, 1125, 539, 320, 2368, 49407],
+    "masterpiece, (best quality:1.2), 1girl, looking at viewer": [
+        *(49406, 12066, 267, 263, 949, 3027, 281, 272, 269, 273, 2361, 272, 1611, 267, 1312, 536, 15061, 49407)
+    ],
+}
+"""Token ids of openai/clip-vit-large-patch14's own tokenizer."""
+PROMPTS = [*RECORDED_IDS, "Ünïcode café naïve 東京", "an astronaut riding a horse on mars, 4k, trending on artstation"]
+
+
+def clip_tokenizer(folder: Path) -> Any:
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(folder, model_max_length=77)
+
+
+def test_the_packaged_clip_vocabulary_gives_the_real_token_ids(tmp_path: Path) -> None:
+    folder = loading._packaged_clip_tokenizer(tmp_path)
+    assert folder is not None, "the openai-clip package (requirements/embedded.txt) ships the CLIP vocabulary"
+    tokenizer = clip_tokenizer(folder)
+    assert len(tokenizer) == 49408
+    assert {p: tokenizer(p).input_ids for p in RECORDED_IDS} == RECORDED_IDS
+    assert loading._packaged_clip_tokenizer(tmp_path) == folder
+
+
+def test_the_packaged_clip_vocabulary_is_the_hugging_face_one(tmp_path: Path) -> None:
+    cached = loading._cached_clip_tokenizer()
+    if cached is None:
+        pytest.skip("openai/clip-vit-large-patch14 is not in the Hugging Face cache (set HF_HOME)")
+    built = loading._packaged_clip_tokenizer(tmp_path)
+    assert built is not None
+    vocab = [json.loads((f / "vocab.json").read_text(encoding="utf-8")) for f in (cached, built)]
+    assert vocab[0] == vocab[1]
+    merges = [(f / "merges.txt").read_text(encoding="utf-8").splitlines() for f in (cached, built)]
+    assert merges[0] == merges[1]
+    real, ours = clip_tokenizer(cached), clip_tokenizer(built)
+    assert [real(p).input_ids for p in PROMPTS] == [ours(p).input_ids for p in PROMPTS]

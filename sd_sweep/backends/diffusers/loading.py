@@ -14,23 +14,32 @@ tokenizer, into the sd-sweep cache. Nothing is downloaded.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sd_sweep.backends.diffusers.families import SD1, SD2, SDXL, tensor_shapes
-from sd_sweep.backends.diffusers.tiny_model import _tokenizer_files, default_model_dir, quiet_hf_output
+from sd_sweep.backends.diffusers.tiny_model import (
+    _bytes_to_unicode,
+    _tokenizer_files,
+    default_model_dir,
+    quiet_hf_output,
+)
 from sd_sweep.core.errors import BackendError
 
 Shapes = dict[str, tuple[int, ...]]
 CONFIG_VERSION = 2
 CLIP_VOCAB_SIZE = 49408
 """Rows of the token embedding of every real SD text encoder (the CLIP BPE vocabulary)."""
+CLIP_BPE = "bpe_simple_vocab_16e6.txt.gz"
+"""OpenAI's CLIP byte-pair vocabulary, as the ``clip`` package (PyPI: openai-clip) ships it."""
 HEAD_WIDTH = 64
 """Channels per attention head in SD 2.x and SDXL UNets and in every CLIP/OpenCLIP text encoder."""
 SD1_UNET_HEADS = 8
@@ -294,6 +303,25 @@ def yaml_v_prediction(yaml: dict[str, Any]) -> bool | None:
     return _dig(yaml, "model", "params").get("parameterization") == "v"
 
 
+def _built_once(target: Path, marker: str, build: Callable[[Path], None]) -> Path:
+    """``target``, built by ``build`` into a temporary sibling and renamed into place unless its
+    ``marker`` file is there already (two processes building at once both end with one good copy)."""
+    if (target / marker).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(building)
+        try:
+            building.rename(target)
+        except OSError:
+            if not (target / marker).is_file():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
 def config_dir(configs: dict[str, Any], family: str, *, root: Path | None = None) -> tuple[Path, bool]:
     """A diffusers config folder (no weights) for ``configs``, with tokenizers; built once per configs.
 
@@ -304,47 +332,39 @@ def config_dir(configs: dict[str, Any], family: str, *, root: Path | None = None
     key = json.dumps([CONFIG_VERSION, family, real, configs], sort_keys=True)
     name = f"{family}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     target = (root or default_model_dir().parent / "single-file-configs") / name
-    if (target / "model_index.json").is_file():
-        return target, real
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
-    try:
-        pipeline = "StableDiffusionXLPipeline" if family == SDXL else "StableDiffusionPipeline"
-        index: dict[str, Any] = {"_class_name": pipeline, "_diffusers_version": "0.32.2"}
-        tokens: dict[str, int] = {}
-        if "text_encoder" in configs:
-            tokenizers = ["tokenizer", "tokenizer_2"] if family == SDXL else ["tokenizer"]
-            for tokenizer in tokenizers:
-                open_clip = family == SD2 or tokenizer == "tokenizer_2"
-                tokens = _write_tokenizer(building / tokenizer, pad="!" if open_clip else "<|endoftext|>", real=real)
-                index[tokenizer] = ["transformers", "CLIPTokenizer"]
-            if max(tokens.values()) >= vocab:
-                msg = f"no tokenizer for a text encoder of {vocab} tokens: only real (CLIP) vocabularies are known"
-                raise BackendError(msg)
-        for component, entries in configs.items():
-            config = dict(entries)
-            if component.startswith("text_encoder"):
-                pad = tokens["!"] if component == "text_encoder_2" or family == SD2 else tokens["<|endoftext|>"]
-                config.update(bos_token_id=tokens["<|startoftext|>"], eos_token_id=tokens["<|endoftext|>"])
-                config["pad_token_id"] = pad
-            folder = building / component
-            folder.mkdir()
-            (folder / ("scheduler_config.json" if component == "scheduler" else "config.json")).write_text(
-                json.dumps(config, indent=1), encoding="utf-8"
-            )
-            library = "transformers" if component.startswith("text_encoder") else "diffusers"
-            index[component] = [library, config.get("_class_name") or config["architectures"][0]]
-        if family != SDXL:
-            index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
-        (building / "model_index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
-        try:
-            building.rename(target)
-        except OSError:
-            if not (target / "model_index.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return target, real
+    return _built_once(target, "model_index.json", lambda folder: _write_configs(folder, configs, family, real)), real
+
+
+def _write_configs(building: Path, configs: dict[str, Any], family: str, real: bool) -> None:
+    pipeline = "StableDiffusionXLPipeline" if family == SDXL else "StableDiffusionPipeline"
+    index: dict[str, Any] = {"_class_name": pipeline, "_diffusers_version": "0.32.2"}
+    tokens: dict[str, int] = {}
+    if "text_encoder" in configs:
+        vocab = int(configs["text_encoder"]["vocab_size"])
+        tokenizers = ["tokenizer", "tokenizer_2"] if family == SDXL else ["tokenizer"]
+        for tokenizer in tokenizers:
+            open_clip = family == SD2 or tokenizer == "tokenizer_2"
+            tokens = _write_tokenizer(building / tokenizer, pad="!" if open_clip else "<|endoftext|>", real=real)
+            index[tokenizer] = ["transformers", "CLIPTokenizer"]
+        if max(tokens.values()) >= vocab:
+            msg = f"no tokenizer for a text encoder of {vocab} tokens: only real (CLIP) vocabularies are known"
+            raise BackendError(msg)
+    for component, entries in configs.items():
+        config = dict(entries)
+        if component.startswith("text_encoder"):
+            pad = tokens["!"] if component == "text_encoder_2" or family == SD2 else tokens["<|endoftext|>"]
+            config.update(bos_token_id=tokens["<|startoftext|>"], eos_token_id=tokens["<|endoftext|>"])
+            config["pad_token_id"] = pad
+        folder = building / component
+        folder.mkdir()
+        (folder / ("scheduler_config.json" if component == "scheduler" else "config.json")).write_text(
+            json.dumps(config, indent=1), encoding="utf-8"
+        )
+        library = "transformers" if component.startswith("text_encoder") else "diffusers"
+        index[component] = [library, config.get("_class_name") or config["architectures"][0]]
+    if family != SDXL:
+        index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
+    (building / "model_index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
 
 
 def _write_tokenizer(folder: Path, *, pad: str, real: bool) -> dict[str, int]:
@@ -364,9 +384,45 @@ def _write_tokenizer(folder: Path, *, pad: str, real: bool) -> dict[str, int]:
     return vocab
 
 
-def clip_vocabulary() -> Path | None:
-    """A folder with the CLIP tokenizer's ``vocab.json`` and ``merges.txt``, if one is on this machine."""
-    return _cached_clip_tokenizer()
+def clip_vocabulary(root: Path | None = None) -> Path | None:
+    """A folder with the CLIP tokenizer's ``vocab.json`` and ``merges.txt``: the Hugging Face cache's,
+    else one built (once, into ``root`` or the sd-sweep cache) from the BPE file of the ``clip``
+    package (openai-clip); None when neither is on this machine."""
+    return _cached_clip_tokenizer() or _packaged_clip_tokenizer(root)
+
+
+def _packaged_clip_tokenizer(root: Path | None = None) -> Path | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("clip")
+    except (ImportError, ValueError):
+        return None
+    found = [Path(p) / CLIP_BPE for p in (spec.submodule_search_locations or [])] if spec else []
+    bpe = next((f for f in found if f.is_file()), None)
+    if bpe is None:
+        return None
+    target = (root or default_model_dir().parent) / f"clip-tokenizer-{CONFIG_VERSION}"
+    return _built_once(target, "merges.txt", lambda folder: clip_tokenizer_files(bpe, folder))
+
+
+def clip_tokenizer_files(bpe: Path, folder: Path) -> None:
+    """Write transformers' CLIP ``vocab.json`` and ``merges.txt`` from OpenAI's BPE file.
+
+    The file is a header line, then merges; CLIP uses the first 48,894. Its vocabulary is the 256
+    byte symbols, the same with the end-of-word mark, one token per merge, then the start and end tokens.
+    """
+    lines = gzip.decompress(bpe.read_bytes()).decode("utf-8").split("\n")
+    merges = [line.split() for line in lines[1 : 1 + CLIP_VOCAB_SIZE - 2 * 256 - 2]]
+    symbols = list(_bytes_to_unicode().values())
+    tokens = [*symbols, *(s + "</w>" for s in symbols), *("".join(m) for m in merges)]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    if len(tokens) != CLIP_VOCAB_SIZE or any(len(m) != 2 for m in merges):
+        msg = f"{bpe} is not the CLIP byte-pair vocabulary"
+        raise BackendError(msg)
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    text = "\n".join(["#version: 0.2", *(" ".join(m) for m in merges)]) + "\n"
+    (folder / "merges.txt").write_text(text, encoding="utf-8")
 
 
 def _cached_clip_tokenizer() -> Path | None:
@@ -428,9 +484,9 @@ def single_file_options(source: Path, family: str) -> dict[str, Any]:
     vocab = json.loads((folder / "text_encoder" / "config.json").read_text(encoding="utf-8"))["vocab_size"]
     if not real and vocab == CLIP_VOCAB_SIZE:
         warnings.warn(
-            f"{source.name}: the CLIP tokenizer (openai/clip-vit-large-patch14) is not in the Hugging Face "
-            "cache, so a locally built tokenizer is used and prompts will not mean what they mean to this "
-            "model; put the tokenizer in the cache, or use a diffusers folder",
+            f"{source.name}: no CLIP vocabulary here (neither the openai-clip package nor "
+            "openai/clip-vit-large-patch14 in the Hugging Face cache), so a locally built tokenizer is used "
+            "and prompts will not mean what they mean to this model; pip install openai-clip==1.0.1",
             stacklevel=2,
         )
     options: dict[str, Any] = {"config": str(folder)}
