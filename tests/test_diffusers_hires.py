@@ -242,3 +242,22 @@ def test_kept_first_passes_of_finished_or_unknown_groups_are_deleted_at_the_star
     assert kept.for_batch([plan.cell(ids[0])]) is not None
     kept.saved(groups[pending])
     assert not (tmp_path / FIRST_PASSES).exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_hires_runs_on_the_other_families(tmp_path: Path, family: str) -> None:
+    from sd_sweep.backends.diffusers import tiny_model
+
+    folder = tmp_path / family
+    tiny_model.build_tiny_family_dir(folder, family)
+    made_by = DiffusersBackend(folder, device="cpu")
+    try:
+        for upscaler in ("Latent", "Lanczos"):
+            params = {**HIRES, "hr_upscaler": upscaler, "denoising_strength": 0.5}
+            batch = made_by.generate(request(params, (1, 2)))
+            assert [g.image.size for g in batch] == [(128, 128)] * 2
+            assert made_by.family == family
+            assert np.abs(pixels(batch[1].image) - alone(made_by, params, 2)).max() <= 2
+    finally:
+        made_by.close()
