@@ -4,8 +4,10 @@ Nothing here downloads anything: the weights come from a fixed torch seed and th
 vocabulary and merges are generated from a small built-in word list. The "tiny" model has the SD 1.x
 layout (UNet, VAE with an 8x down-scaling, CLIP text encoder, scheduler) at a fraction of the width,
 so a 64x64 image takes milliseconds on a CPU; "sd15" has the real SD 1.5 dimensions and only serves
-to measure speed on a GPU. The images are noise-like patterns, not pictures, but they depend on the
-prompt, the seed and every sampling parameter exactly as a real model's would.
+to measure speed on a GPU. The tiny model's images are soft coloured shapes, not pictures; its
+weights are random but shaped (see ``_boost_cross_attention``, ``_linear_unet_output`` and
+``_smooth_decoder``) so that the prompt, CFG scale, seed, steps and sampler each visibly change them,
+and they depend on every sampling parameter exactly as a real model's would.
 
 torch, diffusers and transformers are imported inside the functions, so importing this module is cheap.
 """
@@ -24,14 +26,20 @@ from pathlib import Path
 from typing import Any
 
 TINY_MODEL_NAME = "tiny-sd-v1"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bump when the built model changes, so cached copies are rebuilt."""
 MARKER_FILE = "sd_sweep_tiny_model.json"
 CACHE_ENV = "SD_SWEEP_CACHE"
 SIZES = ("tiny", "sd15")
 
 _NORM_NOISE = 0.1
-_CROSS_ATTENTION_GAIN = 6.0
+_CROSS_ATTENTION_GAIN = 8.0
+_CROSS_ATTENTION_SHARPNESS = 8.0
+_UNET_CONSTANT = 10.0
+_PREDICTION_GAIN = 4.0
+_DECODER_CONSTANT = 20.0
+_LATENT_TO_FEATURES = 0.5
+_FEATURES_TO_RGB = 0.3
 _MAX_MERGES = 486
 """512 byte-level tokens + these merges + 2 special tokens keeps the tiny vocabulary at <= 1000."""
 
@@ -124,6 +132,8 @@ def build_tiny_pipeline_dir(target: str | Path, *, seed: int = 0, size: str = "t
             for model in (unet, vae, text_encoder):
                 _perturb_norms(model)
             _boost_cross_attention(unet)
+            _linear_unet_output(unet)
+            _smooth_decoder(vae)
 
         if size == "sd15":
             unet, vae, text_encoder = unet.half(), vae.half(), text_encoder.half()
@@ -263,7 +273,7 @@ def _configs(size: str) -> dict[str, dict[str, Any]]:
             "block_out_channels": (8, 16, 16, 16),
             "layers_per_block": 1,
             "latent_channels": 4,
-            "norm_num_groups": 8,
+            "norm_num_groups": 1,  # see _smooth_decoder
             "sample_size": 64,
             "scaling_factor": 0.18215,
         },
@@ -295,10 +305,12 @@ def _perturb_norms(model: Any) -> None:
 
 
 def _boost_cross_attention(unet: Any) -> None:
-    """Scale the UNet's cross-attention outputs so the prompt visibly changes the image.
+    """Scale the UNet's cross-attention so the prompt visibly changes the image.
 
-    At random init the text conditioning is a faint signal next to the latent's own path; images of
-    different prompts would differ by a couple of grey levels only.
+    At random init the text conditioning is a faint signal next to the latent's own path, and each
+    image position attends to all tokens about equally, so a prompt only tints the whole image
+    slightly. Larger outputs make the text a main part of the prediction; larger keys make each
+    position attend to a few tokens, so a different word moves colours around.
     """
     import torch
 
@@ -306,6 +318,94 @@ def _boost_cross_attention(unet: Any) -> None:
         for name, module in unet.named_modules():
             if name.endswith("attn2"):
                 module.to_out[0].weight.mul_(_CROSS_ATTENTION_GAIN)
+                module.to_k.weight.mul_(_CROSS_ATTENTION_SHARPNESS)
+
+
+def _linear_unet_output(unet: Any) -> None:
+    """Let the UNet's prediction grow with its last features instead of being normalised away.
+
+    The group norm before the UNet's output rescales each group of channels to unit variance, so
+    the prediction for a prompt and for the negative prompt are about as large, and CFG, which
+    scales their difference, hardly shows. One channel of each group is given a large constant in the
+    last residual block: the group's variance is then about fixed and the norm about linear.
+    """
+    import torch
+
+    groups = unet.conv_norm_out.num_groups
+    channels = unet.conv_norm_out.num_channels
+    constant = torch.arange(channels) % (channels // groups) == channels // groups - 1
+    last = unet.up_blocks[-1]
+    resnet = last.resnets[-1]
+    with torch.no_grad():
+        resnet.conv2.weight[constant] = 0.0
+        resnet.conv2.bias[constant] = _UNET_CONSTANT
+        if resnet.conv_shortcut is not None:
+            resnet.conv_shortcut.weight[constant] = 0.0
+            resnet.conv_shortcut.bias[constant] = 0.0
+        for attention in getattr(last, "attentions", None) or ():
+            attention.proj_out.weight[constant] = 0.0
+            attention.proj_out.bias[constant] = 0.0
+        per_group = channels // groups
+        # a group of c channels, one of them K: mean K / c, standard deviation K * sqrt(c - 1) / c
+        spread = _UNET_CONSTANT * (per_group - 1) ** 0.5 / per_group
+        unet.conv_norm_out.weight.copy_(torch.where(constant, 0.0, spread))
+        unet.conv_norm_out.bias.copy_(torch.where(constant, 0.0, _UNET_CONSTANT / per_group))
+        unet.conv_out.weight[:, constant] = 0.0
+        # about unit variance, as a trained model's noise prediction, instead of a quarter of it
+        unet.conv_out.weight.mul_(_PREDICTION_GAIN)
+        unet.conv_out.bias.mul_(_PREDICTION_GAIN)
+
+
+def _smooth_decoder(vae: Any) -> None:
+    """Make the VAE decoder paint each latent pixel as a soft patch of colour.
+
+    A randomly initialised decoder draws its own fine, high-contrast texture over every image, the
+    same whatever the latent, so images of different prompts or CFG scales look alike. Here its
+    residual blocks and attention pass their input through unchanged, each 2x upsampling is followed
+    by a blur, and random 1x1 maps turn the 4 latent channels into colours: the picture is the
+    latent, enlarged and smoothed. One feature channel carries a large constant, so the group norm
+    before the output (one group in the tiny VAE) divides by about the same number whatever the
+    latent: a stronger latent gives stronger colours, as with a trained VAE.
+    """
+    import torch
+
+    decoder = vae.decoder
+    blur = torch.tensor([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]) / 16.0
+    with torch.no_grad():
+        vae.post_quant_conv.weight.copy_(torch.eye(vae.post_quant_conv.weight.shape[0])[:, :, None, None])
+        vae.post_quant_conv.bias.zero_()
+        for name, module in decoder.named_modules():
+            if name.endswith(("conv2", "to_out.0")):
+                module.weight.zero_()
+                module.bias.zero_()
+            elif name.endswith("upsamplers.0.conv"):
+                channels = module.weight.shape[0]
+                module.weight.copy_(torch.eye(channels)[:, :, None, None] * blur)
+                module.bias.zero_()
+        features, latent = decoder.conv_in.weight.shape[:2]
+        to_features = torch.randn(features, latent) * _LATENT_TO_FEATURES
+        to_features[-1] = 0.0
+        _centre_tap(decoder.conv_in, to_features)
+        decoder.conv_in.bias[-1] = _DECODER_CONSTANT
+        shortcut = decoder.up_blocks[-1].resnets[0].conv_shortcut
+        narrow, wide = shortcut.weight.shape[:2]
+        mixing = torch.zeros(narrow, wide)
+        mixing[:-1, :-1] = torch.randn(narrow - 1, wide - 1) / (wide - 1) ** 0.5
+        mixing[-1, -1] = 1.0
+        shortcut.weight.copy_(mixing[:, :, None, None])
+        shortcut.bias.zero_()
+        to_rgb = torch.randn(*decoder.conv_out.weight.shape[:2]) * _FEATURES_TO_RGB
+        to_rgb[:, -1] = 0.0
+        _centre_tap(decoder.conv_out, to_rgb)
+        decoder.conv_norm_out.weight.fill_(1.0)
+        decoder.conv_norm_out.bias.zero_()
+
+
+def _centre_tap(conv: Any, matrix: Any) -> None:
+    """Set a 3x3 convolution to the 1x1 map ``matrix`` (out x in), bias zero."""
+    conv.weight.zero_()
+    conv.weight[:, :, 1, 1] = matrix
+    conv.bias.zero_()
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -467,6 +567,8 @@ def build_tiny_family_dir(target: str | Path, family: str, *, seed: int = 0) -> 
             for model in models:
                 _perturb_norms(model)
             _boost_cross_attention(unet)
+            _linear_unet_output(unet)
+            _smooth_decoder(vae)
         if family == "sd2":
             pipe: Any = StableDiffusionPipeline(
                 vae=vae,
