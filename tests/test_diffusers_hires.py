@@ -261,3 +261,69 @@ def test_hires_runs_on_the_other_families(tmp_path: Path, family: str) -> None:
             assert np.abs(pixels(batch[1].image) - alone(made_by, params, 2)).max() <= 2
     finally:
         made_by.close()
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_its_group_from_the_kept_first_pass(
+    backend: DiffusersBackend,  # noqa: F811
+    model_dir: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from PIL import Image
+
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
+
+    values = ", ".join(f"{0.2 + i * 0.02:.2f}" for i in range(40))
+    text = f"""
+name: killed
+base: {{prompt: a red cat, seed: 3, steps: 3, sampler_name: Euler a, width: 64, height: 64,
+        enable_hr: true, hr_second_pass_steps: 4}}
+axes:
+- {{param: denoising_strength, values: "{values}"}}
+"""
+    (tmp_path / "killed.yaml").write_text(text)
+    env = {**os.environ, "SD_SWEEP_CACHE": str(model_dir.parent), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "sd_sweep",
+        "run",
+        str(tmp_path / "killed.yaml"),
+        "--out",
+        str(tmp_path),
+        "--no-grid",
+    ]
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[1], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    run_dir = tmp_path / "killed"
+    deadline = time.monotonic() + 120
+    try:
+        while not (RunStore.open(run_dir).done_ids() and list((run_dir / FIRST_PASSES).glob("*.bin"))):
+            assert process.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=60)
+    done = len(RunStore.open(run_dir).done_ids())
+    assert 1 <= done < 40
+
+    backend._first_pass = None
+    before = backend.first_passes
+    resumed = run_sweep(spec_of(text), backend, run_dir, draw_grids=False)
+    assert resumed.state == "finished"
+    assert len(resumed.generated) == 40 - done
+    assert backend.first_passes == before  # the group's first pass came from the run folder
+    assert not (run_dir / FIRST_PASSES).exists()
+    cell = resumed.plan.cell(resumed.generated[0])
+    params = {k: v for k, v in cell.params.items() if k not in ("prompt", "negative_prompt", "seed")}
+    with Image.open(RunStore.open(run_dir).image_path(cell.id)) as image:
+        assert np.abs(pixels(image) - alone(backend, params, 3)).max() <= 2
