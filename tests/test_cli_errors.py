@@ -3,12 +3,14 @@ traceback, checked before the first image where it can be, and no run is left "r
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,7 +45,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     }
 
 
-def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def sweep(tmp_path: Path, *args: str, preexec_fn: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: PLW1510 - the status is what is checked
         [sys.executable, "-m", "sd_sweep", *args],
         cwd=ROOT,
@@ -51,7 +53,42 @@ def sweep(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=preexec_fn,
     )
+
+
+PR_CAPBSET_DROP = 24
+CAP_DAC_OVERRIDE = 1
+
+
+def bound_by_file_modes() -> None:
+    """In the child before exec: give up root's right to write where the file modes forbid it.
+
+    Dropped from the bounding set (inheritable is empty), ``CAP_DAC_OVERRIDE`` is not given back by
+    exec, so the CLI runs as root, reads its interpreter and code as before, and meets a read-only
+    folder as any other user would.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+def write_guard(folder: Path) -> Callable[[], None] | None:
+    """What keeps a CLI child from writing into ``folder`` (mode 0555): nothing for a user, dropping
+    ``CAP_DAC_OVERRIDE`` for root; skips the test where root cannot drop it."""
+    if os.geteuid() != 0:
+        return None
+    if not sys.platform.startswith("linux"):
+        pytest.skip("root writes read-only folders, and only Linux lets a child drop that right here")
+    probe = [sys.executable, "-c", "import os, sys; os.mkdir(os.path.join(sys.argv[1], 'probe'))", str(folder)]
+    try:
+        done = subprocess.run(probe, preexec_fn=bound_by_file_modes, capture_output=True, check=False)
+    except subprocess.SubprocessError as exc:
+        pytest.skip(f"root cannot drop CAP_DAC_OVERRIDE here: {exc}")
+    assert done.returncode != 0, "the child still wrote into a read-only folder"
+    assert b"PermissionError" in done.stderr, done.stderr
+    return bound_by_file_modes
 
 
 def assert_one_line_error(done: subprocess.CompletedProcess[str], *words: str, status: int = 2) -> None:
@@ -91,13 +128,16 @@ def test_out_that_cannot_hold_a_run_folder_is_one_line(tmp_path: Path, spec: Pat
     assert a_file.read_text() == "x"
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes read-only folders")
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX file modes")
 def test_out_on_a_read_only_folder_is_one_line(tmp_path: Path, spec: Path):
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        assert_one_line_error(sweep(tmp_path, "run", str(spec), "--out", str(folder)), "--out", "cannot write")
+        guard = write_guard(folder)
+        done = sweep(tmp_path, "run", str(spec), "--out", str(folder), preexec_fn=guard)
+        assert_one_line_error(done, "--out", "cannot write")
+        assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o755)
 
