@@ -1,9 +1,12 @@
+# ruff: noqa: F811 - pytest fixtures imported by name
 """The viewer page in a real browser (Debian's Chromium through Playwright's Python API): served
 by ``python -m sd_sweep view``'s server and exported to a folder opened from ``file://``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ from sd_sweep.viewer.export import export_run
 from sd_sweep.viewer.server import serve_in_thread
 from tests.browser import CHROMIUM, FLAGS
 from tests.viewer_runs import cell_at, make_run
+from tests.webui_stub.fixtures import tiny_cache, webui, webui_session  # noqa: F401
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install -y chromium; .ci/run installs it)"
@@ -32,16 +36,22 @@ def browser() -> Iterator:
         chromium.close()
 
 
-@pytest.fixture
-def page(browser):
+@contextlib.contextmanager
+def open_page(browser) -> Iterator:
+    """A page in a fresh context, closed on exit; the script errors it met fail the test."""
     context = browser.new_context(viewport={"width": 1100, "height": 760})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.errors = errors
     yield page
     context.close()
     assert not errors, errors
+
+
+@pytest.fixture
+def page(browser):
+    with open_page(browser) as page:
+        yield page
 
 
 @pytest.fixture
@@ -261,3 +271,63 @@ def test_prompts_and_labels_are_shown_as_text_never_as_markup(page, tmp_path: Pa
     finally:
         manager.close()
         server.stop()
+
+
+TAB_SPEC = """
+name: tab
+axes:
+  - param: cfg_scale
+    values: 5, 9
+  - param: prompt_sr
+    values: cat, dog
+layout: {x: cfg_scale, y: prompt_sr}
+"""
+
+
+@pytest.fixture
+def stand_in_page(browser, webui, monkeypatch):
+    """A page on the stand-in WebUI (tests/webui_stub: ``launch_page``) with a Sweep script run of the tiny model."""
+    import sd_sweep.api as sweep_api
+    from tests.webui_stub.fixtures import REPO, make_p, sweep_script
+
+    sweep_script(webui.scripts.scripts_txt2img).run(make_p(False, webui.tmp, steps=2, seed=11), TAB_SPEC)
+    monkeypatch.setattr(sweep_api, "_manager", None)
+    demo, url = webui.stub.launch_page([str(REPO), webui.stub.FAKE_EXTENSION])
+    try:
+        with open_page(browser) as page:
+            page.context.route(re.compile(r"^(?!http://127\.0\.0\.1[:/])"), lambda route: route.abort())
+            page.goto(url)
+            yield page
+    finally:
+        sweep_api.shutdown()
+        webui.stub.close_page(demo)
+
+
+def test_the_sweeps_tab_of_the_stand_in_webui_sends_a_cell_to_txt2img(stand_in_page):
+    """Through the page as the WebUI builds it: the Sweeps tab (on_ui_tabs), the viewer in its frame,
+    and "Send to txt2img" through the paste button registered with infotext_utils."""
+    page = stand_in_page
+    page.locator("#tabs").get_by_text("Sweeps", exact=True).first.click()
+    frame = page.frame_locator("#sd_sweep_frame")
+    frame.locator("article[data-run=tab] [data-action=open]").click()
+    frame.locator("#sv-grid .sv-cell img").first.wait_for()
+    grid = frame.locator("#sv-grid")
+    assert grid.locator("thead th[data-value]").all_inner_texts() == ["CFG scale: 5", "CFG scale: 9"]
+    frame.locator("select.sv-role-select[data-dim=cfg_scale]").select_option("y")
+    assert grid.locator("tbody th").all_inner_texts() == ["CFG scale: 5", "CFG scale: 9"]
+    assert grid.locator("thead th[data-value]").all_inner_texts() == ["Prompt S/R: cat", "Prompt S/R: dog"]
+    frame.locator("input[data-dim=prompt_sr][data-value='0']").uncheck()
+    assert grid.locator("thead th[data-value]").all_inner_texts() == ["Prompt S/R: dog"]
+    grid.locator(".sv-cell").last.click()
+    infotext = frame.locator("#sv-infotext").inner_text()
+    assert infotext.startswith("a red dog\nNegative prompt: blurry\n")
+    for field in ("Steps: 2,", "CFG scale: 9.0,", "Seed: 11,"):
+        assert field in infotext
+    frame.locator("#sv-txt2img").click()
+    page.wait_for_function("() => document.querySelector('#txt2img_prompt textarea').value === 'a red dog'")
+    assert page.is_visible("#txt2img_prompt textarea")  # the paste button's JS step switched to the tab
+    assert page.input_value("#txt2img_neg_prompt textarea") == "blurry"
+    assert page.input_value("#txt2img_steps input[type=number]") == "2"
+    assert page.input_value("#txt2img_cfg_scale input[type=number]") == "9"
+    assert page.input_value("#txt2img_seed input[type=number]") == "11"
+    assert page.input_value("#txt2img_width input[type=number]") == "64"

@@ -1,6 +1,7 @@
 # ruff: noqa: PTH100, PTH103, PTH109, PTH118, PTH119, PTH120, PTH112, PTH113, PERF203, PERF401, RUF012, C408, PLR0912, PLR0915, E501, N802
 """Start the stand-in WebUI: load scripts like modules/scripts.py, build the script UIs, serve the API's
-script selection like modules/api/api.py (``text2imgapi``/``img2imgapi``)."""
+script selection like modules/api/api.py (``text2imgapi``/``img2imgapi``), and serve the page
+(``launch_page``: the tabs, the extensions' tabs and the paste buttons, like modules/ui.py and webui.py)."""
 
 from __future__ import annotations
 
@@ -24,24 +25,121 @@ def start(extension_dirs):
     return scripts
 
 
+CONTROLS = {
+    # elem_id suffix -> (the infotext label its paste field reads, the gradio class, its arguments); mirrors
+    # modules/ui.py create_ui, modules/ui_toprow.py and modules/processing_scripts/{sampler,seed}.py
+    "prompt": ("Prompt", "Textbox", dict(label="Prompt", value="", lines=3)),
+    "neg_prompt": ("Negative prompt", "Textbox", dict(label="Negative prompt", value="", lines=2)),
+    "steps": ("Steps", "Slider", dict(label="Sampling steps", minimum=1, maximum=150, step=1, value=20)),
+    "sampling": ("Sampler", "Dropdown", dict(label="Sampling method", value="Euler a")),
+    "width": ("Size-1", "Slider", dict(label="Width", minimum=64, maximum=2048, step=8, value=512)),
+    "height": ("Size-2", "Slider", dict(label="Height", minimum=64, maximum=2048, step=8, value=512)),
+    "batch_size": ("Batch size", "Slider", dict(label="Batch size", minimum=1, maximum=8, step=1, value=1)),
+    "cfg_scale": ("CFG scale", "Slider", dict(label="CFG Scale", minimum=1.0, maximum=30.0, step=0.5, value=7.0)),
+    "seed": ("Seed", "Number", dict(label="Seed", value=-1, precision=0)),
+}
+SCRIPT_TEST_CONTROLS = ("prompt", "neg_prompt", "steps", "batch_size")
+"""The controls ``build_ui`` makes: the script tests assert on what the Sweep script sees of them."""
+
+
+def _sampler_names():
+    from modules import sd_samplers
+
+    return [s.name for s in sd_samplers.all_samplers]
+
+
+def _tab_controls(runner, tabname, suffixes):
+    """The tab's controls in order, each followed by the scripts' ``after_component`` (mirrors modules/ui.py)."""
+    import gradio as gr
+
+    made = []
+    for suffix in suffixes:
+        label, kind, kwargs = CONTROLS[suffix]
+        if kind == "Dropdown":
+            kwargs = {**kwargs, "choices": _sampler_names()}
+        component = getattr(gr, kind)(elem_id=f"{tabname}_{suffix}", **kwargs)
+        runner.after_component(component)
+        made.append((component, label))
+    return made
+
+
 def build_ui(runner, tabname):
     """Build one tab's prompt boxes and script UIs in a Blocks (mirrors modules/ui.py create_ui)."""
     import gradio as gr
 
     with gr.Blocks() as demo:
-        prompt = gr.Textbox(label="Prompt", elem_id=f"{tabname}_prompt")
-        runner.after_component(prompt)
-        negative = gr.Textbox(label="Negative prompt", elem_id=f"{tabname}_neg_prompt")
-        runner.after_component(negative)
-        # mirrors modules/processing_scripts/sampler.py:27 (steps) and modules/ui.py:299 (batch size)
-        steps = gr.Slider(minimum=1, maximum=150, step=1, value=20, label="Sampling steps", elem_id=f"{tabname}_steps")
-        runner.after_component(steps)
-        batch_size = gr.Slider(
-            minimum=1, maximum=8, step=1, value=1, label="Batch size", elem_id=f"{tabname}_batch_size"
-        )
-        runner.after_component(batch_size)
+        _tab_controls(runner, tabname, SCRIPT_TEST_CONTROLS)
         inputs = runner.setup_ui()
     return demo, inputs
+
+
+def create_ui():
+    """The page (mirrors modules/ui.py create_ui): txt2img and img2img tabs with their paste fields and
+    script UIs, the extensions' ``on_ui_tabs`` tabs, the paste buttons connected.
+
+    Each tab gets a ScriptRunner of its own, so the page's script instances leave those of
+    ``start`` (which the script tests inspect) untouched.
+    """
+    import gradio as gr
+
+    from modules import infotext_utils, script_callbacks, scripts, shared
+
+    infotext_utils.reset()
+    interfaces = []
+    for tabname, is_img2img in (("txt2img", False), ("img2img", True)):
+        runner = scripts.ScriptRunner()
+        runner.initialize_scripts(is_img2img=is_img2img)
+        with gr.Blocks(analytics_enabled=False) as interface:
+            fields = _tab_controls(runner, tabname, CONTROLS)
+            runner.setup_ui()
+        infotext_utils.add_paste_fields(tabname, None, [infotext_utils.PasteField(c, label) for c, label in fields])
+        interfaces.append((interface, tabname, tabname))
+    interfaces += script_callbacks.ui_tabs_callback()
+    shared.tab_names = [label for _, label, _ in interfaces]
+    with gr.Blocks(analytics_enabled=False, title="Stable Diffusion") as demo:
+        infotext_utils.connect_paste_params_buttons()
+        with gr.Tabs(elem_id="tabs"):
+            for interface, label, ifid in interfaces:
+                with gr.TabItem(label, id=ifid, elem_id=f"tab_{ifid}"):
+                    interface.render()
+    return demo
+
+
+def launch_page(extension_dirs):
+    """Serve the page like webui.py: the scripts injected, ``demo.queue(64)``, ``launch`` on a free loopback
+    port, then ``app_started_callback(demo, app)`` adds the extensions' routes. Returns the demo and its URL;
+    ``close_page(demo)`` stops it."""
+    from modules import script_callbacks, shared, ui_gradio_extensions
+
+    ui_gradio_extensions.reload_javascript(extension_dirs)
+    demo = create_ui()
+    shared.demo = demo
+    demo.queue(64)
+    app, local_url, _ = demo.launch(
+        server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True
+    )
+    app.user_middleware = [m for m in app.user_middleware if m.cls.__name__ != "CORSMiddleware"]
+    script_callbacks.app_started_callback(demo, app)
+    return demo, local_url.rstrip("/")
+
+
+def close_page(demo):
+    """Stop the page's server at once: uvicorn would otherwise wait for the browser's open connections."""
+    from modules import ui_gradio_extensions
+
+    server = getattr(demo, "server", None)
+    if server is not None:
+        server.force_exit = True
+    demo.close()
+    ui_gradio_extensions.restore_javascript()
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def default_script_args(runner):

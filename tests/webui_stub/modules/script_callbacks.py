@@ -1,5 +1,5 @@
 # ruff: noqa: PTH100, PTH103, PTH109, PTH118, PTH119, PTH120, PTH112, PTH113, PERF203, PERF401, RUF012, C408, PLR0912, PLR0915, E501, N802
-"""mirrors modules/script_callbacks.py: on_ui_settings, on_app_started, ... and their runners."""
+"""mirrors modules/script_callbacks.py: on_ui_settings, on_app_started, on_ui_tabs, ... and their runners."""
 
 from collections import defaultdict
 
@@ -38,6 +38,16 @@ def ui_settings_callback():  # mirrors modules/script_callbacks.py: ui_settings_
             fn()
         except Exception:
             errors.report("Error executing callback ui_settings", exc_info=True)
+
+
+def ui_tabs_callback():  # mirrors modules/script_callbacks.py: ui_tabs_callback
+    tabs = []
+    for fn in callback_map["callbacks_ui_tabs"]:
+        try:
+            tabs += fn() or []
+        except Exception:
+            errors.report("Error executing callback ui_tabs", exc_info=True)
+    return tabs
 
 
 def app_started_callback(demo, app):  # mirrors modules/script_callbacks.py: app_started_callback
