@@ -395,3 +395,32 @@ def test_default_runs_dir_outside_a_webui(tmp_path: Path):
         check=True,
     ).stdout.strip()
     assert Path(out) == tmp_path / "outputs" / "sweeps"
+
+
+def test_a_job_whose_run_folder_is_deleted_leaves_the_listing(api):
+    """Deleted on disk or through ``DELETE /sweep/v1/runs/{name}`` (the Sweeps tab): the job is no longer
+    listed, and asking for it answers 410 naming the folder."""
+    import shutil
+
+    on_disk = api.client.submit({**SPEC, "name": "on-disk"})
+    by_tab = api.client.submit({**SPEC, "name": "by-tab"})
+    kept = api.client.submit({**SPEC, "name": "kept"})
+    for job in (on_disk, by_tab, kept):
+        api.client.wait(job["id"], poll=0.05, timeout=30)
+    shutil.rmtree(api.runs_dir / "on-disk")
+    assert [j["id"] for j in api.client.jobs()] == [by_tab["id"], kept["id"]]
+    assert api.client.http.json("DELETE", "/sweep/v1/runs/by-tab") == {"deleted": "by-tab"}
+    assert [j["id"] for j in api.client.jobs()] == [kept["id"]]
+    assert [r["folder"] for r in api.client.http.json("GET", "/sweep/v1/runs")["runs"]] == ["kept"]
+    for job in (on_disk, by_tab):
+        with pytest.raises(SweepHTTPError) as gone:
+            api.client.job(job["id"])
+        assert gone.value.status == 410
+        assert gone.value.problems[0]["message"] == f"its run folder {job['folder']} was deleted"
+    with pytest.raises(SweepHTTPError) as unknown:
+        api.client.job("0123456789ab")
+    assert unknown.value.status == 404
+    # the folder's name is free again: a new job there is listed
+    again = api.client.submit({**SPEC, "name": "by-tab"})
+    api.client.wait(again["id"], poll=0.05, timeout=30)
+    assert [j["id"] for j in api.client.jobs()] == [kept["id"], again["id"]]

@@ -300,6 +300,8 @@ class JobManager:
         self.draw_grids = draw_grids
         self._jobs: dict[str, Job] = {}
         self._order: list[str] = []
+        self._deleted: dict[str, str] = {}
+        """Ids of jobs forgotten with their run folder -> the folder, so they answer 410 rather than 404."""
         self._pending: list[str] = []
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
@@ -464,7 +466,7 @@ class JobManager:
     def _new_id(self) -> str:
         while True:
             job_id = secrets.token_hex(6)
-            if job_id not in self._jobs:
+            if job_id not in self._jobs and job_id not in self._deleted:
                 return job_id
 
     def _enqueue(self, job: Job) -> None:
@@ -475,15 +477,39 @@ class JobManager:
         self._wake.notify_all()
 
     def get(self, job_id: str) -> Job:
+        """The job; 410 once its run folder was deleted, 404 for an id never seen."""
         with self._lock:
+            self._forget_deleted()
             job = self._jobs.get(job_id)
+            folder = self._deleted.get(job_id)
+        if folder is not None:
+            raise JobError.single(410, "id", job_id, f"its run folder {folder} was deleted")
         if job is None:
             raise JobError.single(404, "id", _short(job_id, 40), "no such job")
         return job
 
     def jobs(self) -> list[Job]:
+        """The jobs in submission order, without those whose run folder was deleted."""
         with self._lock:
+            self._forget_deleted()
             return [self._jobs[i] for i in self._order]
+
+    def forget_folder(self, folder: str) -> None:
+        """Drop the jobs of a run folder just deleted (a queued or running one would write it again)."""
+        with self._lock:
+            for job in [j for j in self._jobs.values() if j.folder == folder and j.state not in ACTIVE]:
+                self._forget(job)
+
+    def _forget_deleted(self) -> None:
+        """Forget the jobs whose ``job.json`` is gone: their run folder was deleted, from the tab or on disk."""
+        for job in list(self._jobs.values()):
+            if job.state not in ACTIVE and not (self.run_dir(job) / JOB_FILE).is_file():
+                self._forget(job)
+
+    def _forget(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        self._order.remove(job.id)
+        self._deleted[job.id] = job.folder
 
     def queue_position(self, job: Job) -> int | None:
         with self._lock:

@@ -581,6 +581,7 @@ def add_run_routes(router: APIRouter, manager: JobManager) -> None:
         if job is not None and job.state in ACTIVE:
             raise JobError.single(409, "run", name, f"its job {job.id} is {job.state}: cancel it first")
         _viewer_call(service.delete, name)
+        manager.forget_folder(name)
         return {"deleted": name}
 
     @router.get(f"{PREFIX}/viewer/{{path:path}}", summary="The viewer page", include_in_schema=False)
