@@ -111,3 +111,15 @@ def test_the_cli_dry_run_of_a_webui_plan_prints_the_note(webui, capsys):
         {"exists": False, "path": "runs/progress-hires", "to_generate": 4},
     )
     assert "first pass not reused for 4 cells: the WebUI cannot continue a latent upscaler" in capsys.readouterr().out
+
+
+def test_forge_plans_by_its_own_measured_table(webui, monkeypatch):
+    from sd_sweep.backends.webui import backend
+
+    monkeypatch.setattr(backend, "is_forge", lambda: True)
+    pixel = summary(webui, HIRES, hr_upscaler="Lanczos", **HIRES_P)["estimate"]
+    assert (pixel["first_passes"], pixel["second_passes"]) == (2, 4)  # a kept first pass: 0 levels there
+    latent = summary(webui, HIRES, hr_upscaler="Latent", **HIRES_P)["estimate"]
+    assert latent["first_pass_not_reused"][0]["cells"] == 4
+    seeds = summary(webui, GRID, batch_size=2)["estimate"]
+    assert seeds["batches"] == 2  # txt2img seeds share a batch in Forge too

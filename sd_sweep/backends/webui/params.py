@@ -83,6 +83,7 @@ BATCH_TOLERANCE = 2
 
 FIRST_PASS_EXACTNESS: dict[tuple[str, str], int] = {
     ("a1111", "hires-pixel"): 0,
+    ("forge", "hires-pixel"): 0,
 }
 """Per host and kind of hires cell: the most a cell continued from a kept first pass
 (``p.firstpass_image``) differed from a plain generation of its infotext, in levels of 0-255.
