@@ -87,11 +87,11 @@ def webui_clip_skip_to_diffusers(clip_skip: Any) -> int | None:
 
 
 class DiffusersBackend(Backend):
-    """Generates with a local diffusers Stable Diffusion 1.x/2.x pipeline.
+    """Generates with a local diffusers Stable Diffusion 1.x, 2.x or SDXL pipeline.
 
     ``model``: ``None`` for the cached tiny random model, a diffusers folder, or a single
-    ``.safetensors``/``.ckpt`` checkpoint (its diffusers configs must already be in the Hugging Face
-    cache, since nothing is downloaded). ``device`` defaults to "cuda" when available, else "cpu";
+    ``.safetensors``/``.ckpt`` checkpoint (its diffusers configs are read off its tensors, see
+    ``loading``; nothing is downloaded). ``device`` defaults to "cuda" when available, else "cpu";
     ``dtype`` ("float16", "bfloat16", "float32" or their short forms) to float16 on CUDA, float32
     elsewhere. The model loads on the first ``generate()`` and stays loaded until ``close()``.
     """
