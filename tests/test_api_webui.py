@@ -131,3 +131,23 @@ def test_img2img_job_takes_its_input_images_from_the_base(webui_api):
     calls = webui.processing.calls
     assert len(calls) == 2
     assert [c.init_images[0].size for c in calls] == [(64, 64), (64, 64)]
+
+
+
+def test_a_job_drives_the_webuis_progress_as_the_script_does(webui_api):
+    """An API job's console bar (``shared.total_tqdm``) ends at its total, hires first passes made once counted once."""
+    client, _manager, webui = webui_api
+    tqdm = webui.shared.total_tqdm
+    tqdm.clear()
+    hires = {"enable_hr": True, "hr_scale": 2.0, "hr_upscaler": "Lanczos", "hr_second_pass_steps": 1}
+    spec = {
+        "name": "api-progress",
+        "base": {**SPEC["base"], **hires, "steps": 2},
+        "axes": [{"param": "seed", "values": "1, 2"}, {"param": "denoising_strength", "values": "0.3, 0.6"}],
+    }
+    job = client.submit(spec)
+    status = client.wait(job["id"], poll=0.1, timeout=300)
+    assert status["state"] == "finished", status["errors"]
+    tqdm.clear()
+    # one first pass per seed (2 steps), then each cell's hires pass (1 step) continues it
+    assert tqdm.closed[-1] == (2 * 2 + 4 * 1, 8)

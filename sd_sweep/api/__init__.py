@@ -113,4 +113,4 @@ def webui_runner(plan: Plan, mode: str, run_dir: Path, observer: RunObserver, st
         save_samples=bool(settings.get("sweep_save_samples")),
         base_init_images=True,
     )
-    return run_in_session(backend, plan, run_dir, observer, stop)
+    return run_in_session(backend, plan, run_dir, stop, observer)

@@ -666,13 +666,12 @@ class JobManager:
 
 
 class _JobObserver(RunObserver):
-    """Copies a run's progress into its job (and into the host's ``shared.state``)."""
+    """Copies a run's progress into its job (the WebUI's own progress is ``run_in_session``'s)."""
 
     def __init__(self, manager: JobManager, job: Job) -> None:
         self.manager = manager
         self.job = job
         self.plan: Plan | None = None
-        self.state = manager.host.state
 
     def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
         job = self.job
@@ -684,9 +683,6 @@ class _JobObserver(RunObserver):
         job.images_generated = 0
         job.cells_reused = job.cells_done = len(plan.cells) - job.images_todo
         job.run_started = time.monotonic()
-        if self.state is not None:
-            self.state.job_count = max(1, len(todo))
-            self.state.job_no = 0
         self.manager._save(job)
 
     def batch_started(self, number: int, cells: list[Cell]) -> None:
@@ -702,15 +698,9 @@ class _JobObserver(RunObserver):
         }
         job.current_batch_size = len(cells)
         job.step, job.steps = 0, int(first.params.get("steps", 20))
-        if self.state is not None:
-            self.state.job_no = number
-            self.state.job = f"Sweep {job.name}: batch {number + 1} out of {job.batches_total}"
-            self.state.textinfo = job.current_cell["description"]
 
     def step(self, step: int, total: int) -> None:
         self.job.step, self.job.steps = step, total
-        if self.state is not None:
-            self.state.sampling_step, self.state.sampling_steps = step, total
 
     def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
         job = self.job

@@ -41,6 +41,37 @@ class RunObserver:
     def finished(self, result: RunResult) -> None: ...
 
 
+class ObserverGroup(RunObserver):
+    """Hands every event of a run to each of ``observers``, in order."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = observers
+
+    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+        for observer in self.observers:
+            observer.started(plan, todo)
+
+    def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
+        for observer in self.observers:
+            observer.batch_assigned(number, cells, worker)
+
+    def batch_started(self, number: int, cells: list[Cell]) -> None:
+        for observer in self.observers:
+            observer.batch_started(number, cells)
+
+    def step(self, step: int, total: int) -> None:
+        for observer in self.observers:
+            observer.step(step, total)
+
+    def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
+        for observer in self.observers:
+            observer.batch_finished(number, cells, saved)
+
+    def finished(self, result: RunResult) -> None:
+        for observer in self.observers:
+            observer.finished(result)
+
+
 @dataclass
 class RunResult:
     run_dir: Path

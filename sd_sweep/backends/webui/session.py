@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sd_sweep.core.run import RunObserver, RunResult, run_sweep
+from sd_sweep.core.run import ObserverGroup, RunObserver, RunResult, run_sweep
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -13,17 +13,26 @@ if TYPE_CHECKING:
     from sd_sweep.core.spec import Spec
 
 
-def run_in_session(backend: Any, plan: Plan, run_dir: Path, observer: RunObserver, stop: Any) -> RunResult:
-    """Run a checked ``plan`` on a WebUI backend with the Sweep settings; the user's settings are restored after."""
-    from sd_sweep.backends.webui import settings
+def run_in_session(
+    backend: Any, plan: Plan, run_dir: Path, stop: Any, observer: RunObserver | None = None
+) -> RunResult:
+    """Run a checked ``plan`` on a WebUI backend with the Sweep settings; the user's settings are restored after.
 
+    The WebUI's own progress (``shared.state``, the console's total bar) follows the run, whichever
+    way in started it; ``observer`` gets the run's events as well.
+    """
+    from modules import shared
+    from sd_sweep.backends.webui import settings
+    from sd_sweep.backends.webui.progress import WebUIProgress
+
+    progress = WebUIProgress(shared.state, backend.sampler_runs, getattr(shared, "total_tqdm", None))
     with backend.session(uses_models=touches_models(plan.spec)):
         return run_sweep(
             plan.spec,
             backend,
             run_dir,
             plan=plan,
-            observer=observer,
+            observer=progress if observer is None else ObserverGroup(observer, progress),
             stop=stop,
             pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
         )
