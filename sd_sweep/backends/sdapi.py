@@ -23,7 +23,7 @@ import threading
 from typing import Any
 
 from sd_sweep.backends.http import HTTP, SweepHTTPError
-from sd_sweep.backends.webui.params import PROCESSING_FIELDS, TXT2IMG_ONLY, WEBUI_PARAMS, shares_batch
+from sd_sweep.backends.webui.params import API_TXT2IMG_ONLY, PROCESSING_FIELDS, WEBUI_PARAMS, shares_batch
 from sd_sweep.core.errors import BackendError
 from sd_sweep.core.params import SETTING_KEYS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
@@ -58,7 +58,7 @@ class SdapiBackend(Backend):
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
-            params = set(PARAMS) | (TXT2IMG_ONLY if self.mode == "txt2img" else set())
+            params = set(PARAMS) | (API_TXT2IMG_ONLY if self.mode == "txt2img" else set())
             vaes = self._list("/sdapi/v1/sd-vae", "model_name")
             choices = {
                 "sampler_name": self._list("/sdapi/v1/samplers", "name"),

@@ -32,6 +32,9 @@ class Capabilities:
     size_multiple: int = 8
     min_side: int = 8
     max_side: int = 4096
+    spellings: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per ``choices`` key, the other spellings of a choice the backend accepts (a sampler's alias, a
+    schedule type's name) and the choice each is: valid values, applied as that choice."""
     refusals: dict[str, str] = field(default_factory=dict)
     """Why a parameter the engine knows is not supported here, where there is more to say than no."""
     implicit: dict[str, str] = field(default_factory=dict)

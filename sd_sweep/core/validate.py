@@ -62,6 +62,7 @@ def check_value(definition: ParamDef, value: Any, field: str, caps: Capabilities
     choices = caps.choices.get(definition.choices_from or "")
     if choices is None:
         return
+    spellings = caps.spellings.get(definition.choices_from or "", {})
     items = (
         value
         if isinstance(value, list)
@@ -70,7 +71,9 @@ def check_value(definition: ParamDef, value: Any, field: str, caps: Capabilities
         else [value]
     )
     problems.extend(
-        Problem(field, item, _not_a_choice(definition, item, choices, caps)) for item in items if item not in choices
+        Problem(field, item, _not_a_choice(definition, item, choices, caps))
+        for item in items
+        if item not in choices and not (isinstance(item, str) and item in spellings)
     )
 
 

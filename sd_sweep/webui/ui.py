@@ -50,9 +50,10 @@ TAB_FIELDS = {
 
 def param_choices(is_img2img: bool) -> list[str]:
     """Dropdown entries ``"Title (name)"``: the engine's parameters, then the X/Y/Z plot's axes of this tab."""
+    from sd_sweep.backends.webui.params import HIRES_CFG, TXT2IMG_ONLY
     from sd_sweep.core.params import PARAMS
 
-    skip = {"enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps"} if is_img2img else set()
+    skip = TXT2IMG_ONLY | {HIRES_CFG} if is_img2img else frozenset()
     entries = [f"{d.title} ({d.name})" for d in PARAMS.values() if d.name not in skip]
     entries += ["LoRA weight (lora:NAME)", "Setting (setting:KEY)"]
     try:

@@ -25,8 +25,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.webui.params import (
+    HIRES_CFG,
     HIRES_PARAMS,
     PROCESSING_FIELDS,
+    SAME_SAMPLER,
+    SAME_SCHEDULER,
     SECOND_PASS_PARAMS,
     TXT2IMG_ONLY,
     WEBUI_PARAMS,
@@ -66,6 +69,9 @@ BASE_FROM_P = (
 FORGE_RESULT_LISTS = ("extra_result_images", "latents_after_sampling", "pixels_after_sampling")
 """Lists Forge's ``StableDiffusionProcessing.__post_init__`` creates per ``p`` and appends to while processing."""
 HOST_PREFIX = "host:"
+HIRES_CFG_REFUSAL = "this WebUI's txt2img has no hires CFG scale (hr_cfg is a field of Forge's)"
+UNSET_HIRES = ("", 0)
+"""A hires prompt, negative prompt or resize side the WebUI reads as unset: the prompt's, or by hr_scale."""
 FORGE_VAE_REFUSAL = (
     "Forge picks the VAE as a module (the VAE / Text Encoder menu) and ignores VAE overrides, "
     "so the vae parameter cannot be swept there"
@@ -91,6 +97,16 @@ def _m(name: str) -> Any:
     return importlib.import_module(f"modules.{name}")
 
 
+def txt2img_has_field(name: str) -> bool:
+    """Whether the host's txt2img processing class has the field ``name`` (Forge's ``hr_cfg``).
+
+    Asked of the class, not of a ``p``: validation runs on a stand-in ``p`` (``ValidationOnlyP``).
+    A dataclass field with a default is also an attribute of its class.
+    """
+    cls = getattr(_m("processing"), "StableDiffusionProcessingTxt2Img", None)
+    return cls is not None and (name in (getattr(cls, "__dataclass_fields__", None) or {}) or hasattr(cls, name))
+
+
 def base_from_p(p: Any, is_img2img: bool) -> dict[str, Any]:  # noqa: PLR0912
     """The sweep's base parameters from what the user set in the WebUI (``p``)."""
     base: dict[str, Any] = {}
@@ -111,6 +127,8 @@ def base_from_p(p: Any, is_img2img: bool) -> dict[str, Any]:  # noqa: PLR0912
             value = list(value)
         if name in ("restore_faces", "tiling", "enable_hr"):
             value = bool(value)
+        if name in HIRES_PARAMS[4:] and value in UNSET_HIRES:
+            continue
         base[name] = value
     if not is_img2img and not base.get("enable_hr"):
         for name in HIRES_PARAMS[1:]:
@@ -255,18 +273,26 @@ class WebUIBackend(Backend):
     def capabilities(self) -> Capabilities:
         shared = _m("shared")
         params = set(WEBUI_PARAMS)
+        refusals = {}
         if not self.is_img2img:
             params |= TXT2IMG_ONLY
+            if txt2img_has_field(HIRES_CFG):
+                params.add(HIRES_CFG)
+            else:
+                refusals[HIRES_CFG] = HIRES_CFG_REFUSAL
         if self.base_init_images:
             params.add("init_images")
-        refusals = {}
         if self.forge:
             params.discard("vae")
             refusals["vae"] = FORGE_VAE_REFUSAL
         params |= {HOST_PREFIX + label for label in self._host}
+        samplers, schedulers = self._samplers(), self._schedulers()
+        sampler_spellings, scheduler_spellings = self._sampler_spellings(), self._scheduler_spellings()
         choices = {
-            "sampler_name": self._samplers(),
-            "scheduler": self._schedulers(),
+            "sampler_name": samplers,
+            "scheduler": schedulers,
+            "hr_sampler_name": (SAME_SAMPLER, *samplers),
+            "hr_scheduler": (SAME_SCHEDULER, *schedulers),
             "checkpoint": self._checkpoints(),
             "vae": ("Automatic", "None", *self._vaes()),
             "hr_upscaler": self._upscalers(shared),
@@ -279,6 +305,12 @@ class WebUIBackend(Backend):
             size_multiple=8,
             min_side=64,
             max_side=4096,
+            spellings={
+                "sampler_name": sampler_spellings,
+                "hr_sampler_name": sampler_spellings,
+                "scheduler": scheduler_spellings,
+                "hr_scheduler": scheduler_spellings,
+            },
             refusals=refusals,
             implicit=self._implicit(shared),
             shares_batch=self._shares_batch(shared),
@@ -343,6 +375,14 @@ class WebUIBackend(Backend):
         items = visible() if callable(visible) else getattr(sd_samplers, "all_samplers", [])
         return tuple(dict.fromkeys(s.name for s in items))
 
+    def _sampler_spellings(self) -> dict[str, str]:
+        """The aliases of the listed samplers (``k_euler_a``), each to its sampler's name, which the
+        WebUI writes in infotexts (``sd_samplers.samplers_map`` reads them)."""
+        sd_samplers = _m("sd_samplers")
+        visible = getattr(sd_samplers, "visible_samplers", None)
+        items = visible() if callable(visible) else getattr(sd_samplers, "all_samplers", [])
+        return {alias: s.name for s in items for alias in (getattr(s, "aliases", None) or ()) if alias != s.name}
+
     def _schedulers(self) -> tuple[str, ...]:
         try:
             sd_schedulers = _m("sd_schedulers")
@@ -350,6 +390,30 @@ class WebUIBackend(Backend):
             return ("Automatic",)
         labels = [getattr(s, "label", s.name) for s in sd_schedulers.schedulers]
         return tuple(dict.fromkeys(["Automatic", *labels]))
+
+    def _scheduler_spellings(self) -> dict[str, str]:
+        """Schedule types by name (``karras``), each to its label, which the WebUI writes in infotexts
+        (``sd_schedulers.schedulers_map`` takes either)."""
+        try:
+            sd_schedulers = _m("sd_schedulers")
+        except ImportError:
+            return {}
+        return {s.name: s.label for s in sd_schedulers.schedulers if getattr(s, "label", s.name) != s.name}
+
+    def _apply_samplers(self, pc: Any, params: dict[str, Any]) -> None:
+        """The sampler and schedule type of both passes as the WebUI names them; the hires pass's
+        ``Use same ...`` as None, as the WebUI's txt2img passes it."""
+        samplers, schedulers = self._sampler_spellings(), self._scheduler_spellings()
+        for name, spellings, same in (
+            ("sampler_name", samplers, None),
+            ("scheduler", schedulers, None),
+            ("hr_sampler_name", samplers, SAME_SAMPLER),
+            ("hr_scheduler", schedulers, SAME_SCHEDULER),
+        ):
+            if name not in params or not hasattr(self.p, name):
+                continue
+            value = params[name]
+            setattr(pc, name, None if same is not None and value == same else spellings.get(value, value))
 
     def _checkpoints(self) -> tuple[str, ...]:
         sd_models = _m("sd_models")
@@ -440,6 +504,7 @@ class WebUIBackend(Backend):
         for name in PROCESSING_FIELDS:
             if name in params and (hasattr(p, name) or name in ("restore_faces", "tiling")):
                 setattr(pc, name, params[name])
+        self._apply_samplers(pc, params)
         if "styles" in params:
             pc.styles = list(params["styles"])
         overrides = dict(params.get("override_settings") or {})
@@ -452,7 +517,12 @@ class WebUIBackend(Backend):
             pc.override_settings[SETTING_KEYS["vae"]] = str(params["vae"])
         if params.get("clip_skip") is not None:
             pc.override_settings[SETTING_KEYS["clip_skip"]] = int(params["clip_skip"])
-        if self.forge and "cfg_scale" in params and hasattr(p, "hr_cfg") and p.hr_cfg == p.cfg_scale:
+        if (
+            self.forge
+            and "cfg_scale" in params
+            and HIRES_CFG not in params
+            and getattr(p, HIRES_CFG, None) == p.cfg_scale
+        ):
             # Forge's hires pass uses hr_cfg, not cfg_scale: where the user's hires CFG follows the CFG, it follows
             # the swept CFG in every cell; a different hires CFG (e.g. 1 for Flux) is kept in every cell.
             pc.hr_cfg = params["cfg_scale"]

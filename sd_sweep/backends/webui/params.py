@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sd_sweep.core.params import NETWORK_TYPES
+from sd_sweep.core.params import HIRES_SECOND_PASS, NETWORK_TYPES
 
 WEBUI_PARAMS = frozenset(
     {
@@ -30,10 +30,34 @@ WEBUI_PARAMS = frozenset(
 )
 """What a WebUI applies on both tabs, in-process or over its API."""
 
-HIRES_PARAMS = ("enable_hr", "hr_scale", "hr_upscaler", "hr_second_pass_steps")
-"""The hires fix switch, then its settings."""
+HIRES_PARAMS = (
+    "enable_hr",
+    "hr_scale",
+    "hr_upscaler",
+    "hr_second_pass_steps",
+    "hr_resize_x",
+    "hr_resize_y",
+    "hr_sampler_name",
+    "hr_scheduler",
+    "hr_prompt",
+    "hr_negative_prompt",
+)
+"""The hires fix switch, then its settings: fields of v1.10.1's and Forge's txt2img processing object."""
+
+HIRES_CFG = "hr_cfg"
+"""Forge's hires CFG scale: applied where the host's txt2img processing object has the field."""
 
 TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
+"""What the in-process backend applies on txt2img only (and ``HIRES_CFG`` where the host has it)."""
+
+API_TXT2IMG_ONLY = frozenset(HIRES_PARAMS[:4])
+"""What the sdapi backend applies on txt2img only: the hires sampler's ``Use same sampler`` and
+aliases are translated in-process (``WebUIBackend.job_for``), not yet in its requests."""
+
+SAME_SAMPLER = "Use same sampler"
+SAME_SCHEDULER = "Use same scheduler"
+"""The WebUI's hires sampler and schedule type entries for "as the first pass" (``hr_sampler_name``
+and ``hr_scheduler`` None, as ``modules/txt2img.py`` passes them)."""
 
 PROCESSING_FIELDS = (
     "steps",
@@ -47,15 +71,16 @@ PROCESSING_FIELDS = (
     "denoising_strength",
     "restore_faces",
     "tiling",
-    "enable_hr",
-    "hr_scale",
-    "hr_upscaler",
-    "hr_second_pass_steps",
+    *HIRES_PARAMS,
+    HIRES_CFG,
 )
 """Parameters that are fields of the same name on the WebUI's processing object and API request."""
 
-SECOND_PASS_PARAMS = frozenset({"denoising_strength", "hr_scale", "hr_upscaler", "hr_second_pass_steps"})
-"""What only the hires pass reads: cells differing only in these share their first pass."""
+SECOND_PASS_PARAMS = HIRES_SECOND_PASS & (WEBUI_PARAMS | TXT2IMG_ONLY | {HIRES_CFG})
+"""What only the hires pass reads, of what the WebUI applies: cells differing only in these share their
+first pass. The first pass a sweep keeps is made with the hires fix off, so the WebUI reads no hires
+prompt for it (``setup_prompts`` and ``parse_extra_network_prompts`` skip them); in a plain hires
+generation the hires prompts' extra networks are activated only for the hires pass."""
 
 BATCH_EXACTNESS: dict[tuple[str, str], int | None] = {
     ("a1111", "txt2img"): 1,

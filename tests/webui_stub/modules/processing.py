@@ -13,7 +13,7 @@ import json
 import random
 import re
 
-from modules import images, sd_models, sd_samplers, sd_vae, shared
+from modules import images, sd_models, sd_samplers, sd_schedulers, sd_vae, shared
 from modules.shared import opts, state
 
 calls = []
@@ -125,6 +125,18 @@ class StableDiffusionProcessingTxt2Img(StableDiffusionProcessing):  # mirrors mo
         hr_prompt="",
         hr_negative_prompt="",
         firstpass_image=None,
+    )
+
+
+class StableDiffusionProcessingTxt2ImgForge(StableDiffusionProcessingTxt2Img):
+    """mirrors Forge's modules/processing.py: StableDiffusionProcessingTxt2Img, whose hires pass has a CFG scale
+    of its own; its dataclass fields with defaults are attributes of the class there too. A test acts as Forge
+    by putting this class in the place of StableDiffusionProcessingTxt2Img."""
+
+    hr_cfg = 1.0
+    hr_distilled_cfg = 3.5
+    _defaults = dict(
+        StableDiffusionProcessingTxt2Img._defaults, hr_additional_modules=None, hr_cfg=1.0, hr_distilled_cfg=3.5
     )
 
 
@@ -264,6 +276,10 @@ def create_infotext(
         **p.extra_generation_params,
         "Version": "stub",
     }
+    prompt_text, negative_prompt = all_prompts[index], all_negative_prompts[index]
+    for key, value in params.items():  # mirrors create_infotext: callables of extra_generation_params
+        if callable(value):
+            params[key] = value(p=p, index=index, prompt_text=prompt_text, negative_prompt=negative_prompt)
     line = ", ".join(k if k == v else f"{k}: {_quote(v)}" for k, v in params.items() if v is not None)
     prompt = p.all_prompts[0] if use_main_prompt else all_prompts[index]
     negative = all_negative_prompts[index]
@@ -350,7 +366,7 @@ def process_images_inner(p):  # mirrors modules/processing.py: process_images_in
             break
         if before_batch_hook is not None:
             before_batch_hook(p, n_batch)
-        generated = _generate(p, batch_prompts, batch_negatives, batch_seeds)
+        generated = _generate(p, batch_prompts, batch_negatives, batch_seeds, sl.start)
         for i, image in enumerate(generated):
             index = n_batch * p.batch_size + i
             text = create_infotext(p, p.all_prompts, p.all_seeds, p.all_subseeds, index=index)
@@ -409,7 +425,7 @@ def _without_extra_networks(prompt):
     return RE_EXTRA_NET.sub("", prompt)
 
 
-def _generate(p, prompts, negatives, seeds):
+def _generate(p, prompts, negatives, seeds, start=0):
     from sd_sweep.core.ports import GenerationRequest
 
     params = {
@@ -446,7 +462,7 @@ def _generate(p, prompts, negatives, seeds):
         out = [g.image for g in get_backend().generate(request)]
         _count_steps(_img2img_steps(p) if getattr(p, "init_images", None) else int(p.steps))
     if getattr(p, "enable_hr", False):
-        out = _hires_pass(p, request, out)
+        out = _hires_pass(p, request, out, start)
     init = getattr(p, "init_images", None)
     if init:
         from PIL import Image
@@ -474,22 +490,83 @@ def _count_steps(steps):
         shared.total_tqdm.update()
 
 
-def _hires_pass(p, request, lowres):
+def _target_size(p):
+    """mirrors StableDiffusionProcessingTxt2Img.calculate_target_resolution (processing.py 1213-1252): hr_scale,
+    or hr_resize_x/hr_resize_y (one of them keeps the aspect; both crop the upscaled image to them)."""
+    resize_x, resize_y = int(p.hr_resize_x or 0), int(p.hr_resize_y or 0)
+    if resize_x == 0 and resize_y == 0:
+        p.extra_generation_params["Hires upscale"] = p.hr_scale
+        return int(p.width * p.hr_scale), int(p.height * p.hr_scale)
+    p.extra_generation_params["Hires resize"] = f"{resize_x}x{resize_y}"
+    if resize_y == 0:
+        return resize_x, resize_x * p.height // p.width
+    if resize_x == 0:
+        return resize_y * p.width // p.height, resize_y
+    if p.width / p.height < resize_x / resize_y:
+        to_x, to_y = resize_x, resize_x * p.height // p.width
+    else:
+        to_x, to_y = resize_y * p.width // p.height, resize_y
+    return to_x - (to_x - resize_x) // 8 * 8, to_y - (to_y - resize_y) // 8 * 8
+
+
+def _hires_settings(p):
+    """mirrors StableDiffusionProcessingTxt2Img.init and setup_prompts (processing.py 1264-1281, 1473-1497): the
+    hires sampler and schedule type (None: the first pass's), the hires prompts ('' : the prompt's) and their
+    infotext keys; the hires pass names its sampler exactly (create_sampler asserts a known name)."""
+    sampler = p.hr_sampler_name or p.sampler_name
+    if sampler not in sd_samplers.all_samplers_map:
+        raise AssertionError(f"bad sampler name: {sampler}")
+    if p.hr_sampler_name is not None and p.hr_sampler_name != p.sampler_name:
+        p.extra_generation_params["Hires sampler"] = p.hr_sampler_name
+    first_schedule = sd_schedulers.schedulers_map.get(p.scheduler or "Automatic")
+    schedule = sd_schedulers.schedulers_map.get(p.hr_scheduler or p.scheduler or "Automatic")
+    if schedule is not None and schedule is not first_schedule:  # mirrors sd_samplers_kdiffusion.py 103-106
+        p.extra_generation_params["Hires schedule type"] = schedule.label
+    n = len(p.all_prompts)
+    hr_prompts = _listify(p.prompt if p.hr_prompt == "" else p.hr_prompt, n)
+    hr_negatives = _listify(p.negative_prompt if p.hr_negative_prompt == "" else p.hr_negative_prompt, n)
+    p.all_hr_prompts = [shared.prompt_styles.apply_styles_to_prompt(x, p.styles) for x in hr_prompts]
+    p.all_hr_negative_prompts = [
+        shared.prompt_styles.apply_negative_styles_to_prompt(x, p.styles) for x in hr_negatives
+    ]
+
+    def get_hr_prompt(p, index, prompt_text, **kwargs):
+        return p.all_hr_prompts[index] if p.all_hr_prompts[index] != prompt_text else None
+
+    def get_hr_negative_prompt(p, index, negative_prompt, **kwargs):
+        return p.all_hr_negative_prompts[index] if p.all_hr_negative_prompts[index] != negative_prompt else None
+
+    p.extra_generation_params["Hires prompt"] = get_hr_prompt
+    p.extra_generation_params["Hires negative prompt"] = get_hr_negative_prompt
+    if hasattr(type(p), "hr_cfg"):  # mirrors Forge's processing.py 1310
+        p.extra_generation_params["Hires CFG Scale"] = p.hr_cfg
+    return sampler, (schedule.label if schedule is not None else "Automatic")
+
+
+def _hires_pass(p, request, lowres, start):
     """mirrors StableDiffusionProcessingTxt2Img.sample_hr_pass (processing.py 1364-1455): upscale the first pass
-    by ``hr_scale`` (a latent mode or a pixel upscaler) and denoise it again: here the tiny model's image of the
-    same seed at the target size, blended in by the denoising strength."""
+    to the target size (a latent mode or a pixel upscaler) and denoise it again with the hires sampler, prompts
+    (and Forge's hires CFG): here the tiny model's image of the same seed at the target size, blended in by the
+    denoising strength."""
     from PIL import Image
 
-    width, height = int(p.width * p.hr_scale) // 8 * 8, int(p.height * p.hr_scale) // 8 * 8
+    sampler, schedule = _hires_settings(p)
+    to_x, to_y = _target_size(p)
+    width, height = to_x // 8 * 8, to_y // 8 * 8
     latent = p.hr_upscaler is None or p.hr_upscaler in shared.latent_upscale_modes
     resample = Image.NEAREST if latent else Image.LANCZOS
     steps = int(p.hr_second_pass_steps or p.steps)
+    batch = slice(start, start + request.size)
     second = _hires_request(request, width, height, steps)
+    second.params.update(sampler_name=sampler, scheduler=schedule)
+    if hasattr(type(p), "hr_cfg"):
+        second.params["cfg_scale"] = float(p.hr_cfg)
+    second.prompts = [_without_extra_networks(x) for x in p.all_hr_prompts[batch]]
+    second.negative_prompts = [_without_extra_networks(x) for x in p.all_hr_negative_prompts[batch]]
     state.nextjob()  # mirrors processing.py 1425: the hires pass is a job of its own
     fresh = [g.image.convert("RGB") for g in get_backend().generate(second)]
     _count_steps(steps)
     strength = float(p.denoising_strength if p.denoising_strength is not None else 0.75)
-    p.extra_generation_params["Hires upscale"] = p.hr_scale
     if p.hr_upscaler is not None:
         p.extra_generation_params["Hires upscaler"] = p.hr_upscaler
     if p.hr_second_pass_steps:
