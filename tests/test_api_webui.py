@@ -133,7 +133,6 @@ def test_img2img_job_takes_its_input_images_from_the_base(webui_api):
     assert [c.init_images[0].size for c in calls] == [(64, 64), (64, 64)]
 
 
-
 def test_a_job_drives_the_webuis_progress_as_the_script_does(webui_api):
     """An API job's console bar (``shared.total_tqdm``) ends at its total, hires first passes made once counted once."""
     client, _manager, webui = webui_api
