@@ -410,3 +410,25 @@ def test_checkpoint_in_override_settings_is_the_checkpoint_parameter():
     ]
     twice = {"base": {**BASE, "checkpoint": "alpha.safetensors", "override_settings": {"sd_model_checkpoint": "b"}}}
     assert problems_of(twice) == [("base.override_settings.sd_model_checkpoint", "b")]
+
+
+def test_other_spellings_the_backend_accepts_become_its_names():
+    """A sampler alias or a schedule type's name plans as the choice it spells (Capabilities.spellings):
+    the cells, their ids and labels use the host's name, so the same sweep spelt another way reuses them."""
+    from dataclasses import replace
+
+    caps = replace(
+        CAPS,
+        spellings={"sampler_name": {"k_euler_a": "Euler a"}, "scheduler": {"karras": "Karras"}},
+    )
+    document = {
+        "base": {**BASE, "scheduler": "karras"},
+        "axes": [{"param": "sampler_name", "values": ["k_euler_a", "Euler"]}],
+    }
+    plan = build_plan(spec_from_dict(document), caps)
+    assert [c.params["sampler_name"] for c in plan.cells] == ["Euler a", "Euler"]
+    assert {c.params["scheduler"] for c in plan.cells} == {"Karras"}
+    assert plan.dimensions[0].labels == ["Euler a", "Euler"]
+    canonical = {**document, "base": {**BASE, "scheduler": "Karras"}}
+    canonical["axes"] = [{"param": "sampler_name", "values": ["Euler a", "Euler"]}]
+    assert [c.id for c in build_plan(spec_from_dict(canonical), caps).cells] == [c.id for c in plan.cells]

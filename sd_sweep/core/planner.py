@@ -18,7 +18,7 @@ from sd_sweep.core.plan import Cell, Dimension, Plan
 from sd_sweep.core.ports import Capabilities
 from sd_sweep.core.resolve import Assignment, CellResolver, coerce_base, random_seed_key
 from sd_sweep.core.spec import AxisSpec, Spec
-from sd_sweep.core.validate import check_axis_support, check_base_support, check_value
+from sd_sweep.core.validate import canonical_value, check_axis_support, check_base_support, check_value
 from sd_sweep.core.values import format_value, parse_values
 
 RANDOM_SEED_LIMIT = 4294967294
@@ -95,7 +95,7 @@ def _validated_base(spec: Spec, caps: Capabilities, problems: list[Problem]) -> 
     for name, value in base.items():
         if name in PARAMS:
             check_value(PARAMS[name], value, f"base.{name}", caps, problems)
-    return base
+    return {name: canonical_value(PARAMS[name], v, caps) if name in PARAMS else v for name, v in base.items()}
 
 
 def _build_dimensions(spec: Spec, caps: Capabilities, base: dict[str, Any], problems: list[Problem]) -> list[Dimension]:
@@ -190,6 +190,7 @@ def _parse_axis(
         check_value(definition, value, f"{where}.values", caps, problems)
     if len(problems) > before:
         return None
+    values = [canonical_value(definition, v, caps) for v in values]
     return values, [format_value(v) for v in values]
 
 

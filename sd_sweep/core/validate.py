@@ -77,6 +77,15 @@ def check_value(definition: ParamDef, value: Any, field: str, caps: Capabilities
     )
 
 
+def canonical_value(definition: ParamDef, value: Any, caps: Capabilities) -> Any:
+    """``value`` as the backend names it: another spelling it accepts (``Capabilities.spellings``,
+    e.g. a sampler's alias) becomes its choice, so cells, labels and records use the host's name."""
+    spellings = caps.spellings.get(definition.choices_from or "")
+    if not spellings or not isinstance(value, str) or value in caps.choices.get(definition.choices_from or "", ()):
+        return value
+    return spellings.get(value, value)
+
+
 def _not_a_choice(definition: ParamDef, value: Any, choices: tuple[str, ...], caps: Capabilities) -> str:
     close = difflib.get_close_matches(str(value), choices, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; available: {', '.join(choices[:30])}"
