@@ -159,7 +159,7 @@ def test_a_running_sweep_fills_in_as_cells_finish(page, run):
         assert page.inner_text(cell) == "pending"
         (run_dir / LOG).write_text("".join(lines))
         (run_dir / STATE).write_text(json.dumps({**state, "state": "finished"}))
-        page.wait_for_selector(f"{cell} img", timeout=5000)
+        page.wait_for_selector(f"{cell} img", timeout=30000)
         assert "finished" in page.inner_text("#sv-status")
     finally:
         server.shutdown()
