@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.webui_stub.fixtures import make_p, tiny_cache, webui, webui_session  # noqa: F401
 
@@ -159,3 +160,45 @@ def _infotext(run_dir, cell_id) -> str:
 
     with Image.open(RunStore.open(run_dir).image_path(cell_id)) as image:
         return str(image.info.get("parameters", ""))
+
+
+class InterruptAfter:
+    """A run observer that interrupts the run once ``count`` batches are finished."""
+
+    def __init__(self, stop, count: int) -> None:
+        self.stop, self.count = stop, count
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def batch_finished(self, number, cells, saved) -> None:
+        if number + 1 >= self.count:
+            self.stop.interrupt()
+
+
+def test_a_run_resumed_in_the_middle_of_a_group_continues_its_kept_first_pass(webui, tmp_path):  # noqa: F811
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
+
+    text = SEEDS_X_DENOISE.replace("batch_size: 4", "batch_size: 1")
+    backend = backend_for(webui, **HIRES, hr_upscaler="Lanczos")
+    spec = sweep_spec(backend, text)
+    whole = run_sweep(spec, backend_for(webui, **HIRES, hr_upscaler="Lanczos"), tmp_path / "whole", draw_grids=False)
+    assert whole.state == "finished"
+
+    stop = StopSignal()
+    first = run_sweep(spec, backend, tmp_path / "run", draw_grids=False, stop=stop, observer=InterruptAfter(stop, 1))
+    assert (first.state, len(first.generated), backend.first_passes) == ("interrupted", 1, 1)
+    assert len(list((tmp_path / "run" / FIRST_PASSES).glob("*"))) == 1  # seed 1's group, a third done
+
+    webui.processing.first_passes.clear()
+    again = backend_for(webui, **HIRES, hr_upscaler="Lanczos")  # as after a restart: only the folder has it
+    resumed = run_sweep(spec, again, tmp_path / "run", draw_grids=False)
+    assert (resumed.state, len(resumed.generated)) == ("finished", 5)
+    assert webui.processing.first_passes == [("a red cat", 2)]  # seed 1's first pass was read back
+    assert not (tmp_path / "run" / FIRST_PASSES).exists()
+    done, expected = RunStore.open(tmp_path / "run"), RunStore.open(tmp_path / "whole")
+    for cell in whole.plan.cells:
+        with Image.open(done.image_path(cell.id)) as a, Image.open(expected.image_path(cell.id)) as b:
+            assert np.array_equal(np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB")))

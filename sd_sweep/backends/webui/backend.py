@@ -568,8 +568,10 @@ class WebUIBackend(Backend):
         """One ``process_images`` call; a hires cell whose group's first pass is made reuses it.
 
         The planner puts the cells of one first-pass group (``Capabilities.first_pass_key``) one
-        after the other, so only the last first pass is kept. Images of a batch that a batch may
-        change (``params.BATCH_EXACTNESS``) say so in their infotext: ``Sweep batch: 2 of 4``.
+        after the other, so only the last first pass is kept in memory; the run folder keeps it too
+        (``request.first_pass``, a PNG), so a run resumed in the middle of a group continues it.
+        Images of a batch that a batch may change (``params.BATCH_EXACTNESS``) say so in their
+        infotext: ``Sweep batch: 2 of 4``.
         """
         if request.size == 0:
             return []
@@ -577,8 +579,14 @@ class WebUIBackend(Backend):
         if key is None:
             self._first_pass = None
             return self._mark_batch(request, self._process(self.job_for(request), request, stop))
+        made_here = True
         if self._first_pass is None or self._first_pass[0] != key:
             self._first_pass = None
+            kept = _read_kept_first_pass(request)
+            if kept is not None:
+                self._first_pass = (key, kept)
+                made_here = False
+        if self._first_pass is None:
             first = GenerationRequest(
                 params={**request.params, "enable_hr": False},
                 prompts=request.prompts,
@@ -593,9 +601,10 @@ class WebUIBackend(Backend):
                 return []
             self.first_passes += 1
             self._first_pass = (key, images[0].image)
+            _keep_first_pass(request, images[0].image)
         pc = self.job_for(request)
         pc.firstpass_image = exact_firstpass_pixels(self._first_pass[1])
-        if not self.forge:
+        if not self.forge and made_here:
             # v1.10.1's hires pass starts a job (state.nextjob) for the first pass it skips; the sweep counted
             # that first pass where it was made, so the hires pass is one job (WebUIProgress).
             _m("shared").state.job_no -= 1
@@ -779,6 +788,34 @@ def unreused_first_passes(
 def _first_pass_text(params: dict[str, Any]) -> str:
     first = {name: value for name, value in params.items() if name not in SECOND_PASS_PARAMS}
     return json.dumps(first, sort_keys=True, default=str)
+
+
+def _read_kept_first_pass(request: GenerationRequest) -> Any:
+    """The first-pass image the run folder keeps for ``request``'s group, or None."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    data = request.first_pass.load() if request.first_pass is not None else None
+    if not data:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError):
+        log.warning("a kept first pass of this run cannot be read; it is made again")
+        return None
+
+
+def _keep_first_pass(request: GenerationRequest, image: Any) -> None:
+    """Keep a group's first pass in the run folder as a PNG (lossless: its very pixels)."""
+    import io
+
+    if request.first_pass is None:
+        return
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG")
+    request.first_pass.save(buffer.getvalue())
 
 
 def exact_firstpass_pixels(image: Any) -> np.ndarray:
