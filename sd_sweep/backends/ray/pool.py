@@ -327,7 +327,6 @@ class _Dispatch:
         self.dropped: set[str] = set()
         self.failure: str | None = None
         self.last_fault = ""
-        self.cancelled = False
 
     def active(self) -> list[str]:
         now = time.monotonic()
@@ -354,9 +353,13 @@ class _Dispatch:
                 self.sink.started(job.number, job.cells, name)
 
     def loop(self) -> None:
+        """Hand out batches and collect them until none is left or the run is interrupted.
+
+        On an interrupt nothing new is handed out and the batches already queued on each actor
+        (``depth``) finish and are saved: a queued actor task is not cancelled, as that left the
+        actor's later tasks waiting forever in a run that reused the pool.
+        """
         while True:
-            if self.stop.interrupted and not self.cancelled:
-                self.cancel_queued()
             self.fill()
             if not self.in_flight:
                 if self.failure is not None:
@@ -417,16 +420,6 @@ class _Dispatch:
             return
         pause = min(self.pool.max_backoff, self.pool.backoff * 2 ** (self.faults[worker] - 1))
         self.resting[worker] = time.monotonic() + pause
-
-    def cancel_queued(self) -> None:
-        """On interrupt: cancel what waits behind each worker's running batch; the running ones finish."""
-        self.cancelled = True
-        for refs in self.queued.values():
-            for ref in refs[1:]:
-                try:
-                    self.ray.cancel(ref)
-                except Exception:  # noqa: PERF203 - already running or done
-                    continue
 
     def abandon(self) -> None:
         """Leaving early (an error, a second Ctrl-C): cancel what is still in flight."""
