@@ -93,6 +93,11 @@ HIRES_SECOND_PASS = frozenset(
 )
 """What only the hires pass of a txt2img cell reads: cells differing only in these share a first pass."""
 
+SAME_SAMPLER = "Use same sampler"
+SAME_SCHEDULER = "Use same scheduler"
+"""The WebUI's ``hr_sampler_name`` and ``hr_scheduler`` values for "as the first pass" (``modules/txt2img.py``
+passes them on as None)."""
+
 NETWORK_TYPES = ("lora", "lyco", "hypernet")
 """Extra-network tag names whose weight an axis ``<type>:<name>`` sweeps."""
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, _configs, quiet_hf_output
 from sd_sweep.core.errors import BackendError, Problem, SpecError
-from sd_sweep.core.params import HIRES_SECOND_PASS
+from sd_sweep.core.params import HIRES_SECOND_PASS, SAME_SAMPLER, SAME_SCHEDULER
 from sd_sweep.core.ports import Capabilities
 
 if TYPE_CHECKING:
@@ -73,10 +73,6 @@ HIRES_DEFAULTS: dict[str, Any] = {
     "hr_resize_y": 0,
 }
 """What the WebUI's txt2img uses for the hires settings a request with ``enable_hr`` leaves out."""
-
-SAME_SAMPLER = "Use same sampler"
-SAME_SCHEDULER = "Use same scheduler"
-"""The WebUI's ``hr_sampler_name`` and ``hr_scheduler`` values for "as the first pass"."""
 
 LATENT_UPSCALERS: dict[str, tuple[str, bool]] = {
     "Latent": ("bilinear", False),

@@ -28,8 +28,6 @@ from sd_sweep.backends.webui.params import (
     HIRES_CFG,
     HIRES_PARAMS,
     PROCESSING_FIELDS,
-    SAME_SAMPLER,
-    SAME_SCHEDULER,
     SECOND_PASS_PARAMS,
     TXT2IMG_ONLY,
     WEBUI_PARAMS,
@@ -38,7 +36,7 @@ from sd_sweep.backends.webui.params import (
     shares_batch,
 )
 from sd_sweep.core.errors import BackendError, Problem, SpecError
-from sd_sweep.core.params import SETTING_KEYS
+from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 if TYPE_CHECKING:

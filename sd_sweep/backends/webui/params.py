@@ -54,10 +54,6 @@ API_TXT2IMG_ONLY = frozenset(HIRES_PARAMS[:4])
 """What the sdapi backend applies on txt2img only: the hires sampler's ``Use same sampler`` and
 aliases are translated in-process (``WebUIBackend.job_for``), not yet in its requests."""
 
-SAME_SAMPLER = "Use same sampler"
-SAME_SCHEDULER = "Use same scheduler"
-"""The WebUI's hires sampler and schedule type entries for "as the first pass" (``hr_sampler_name``
-and ``hr_scheduler`` None, as ``modules/txt2img.py`` passes them)."""
 
 PROCESSING_FIELDS = (
     "steps",
