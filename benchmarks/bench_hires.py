@@ -3,11 +3,13 @@ per group, against the same sweep with every cell making its own, on one backend
 
     python benchmarks/bench_hires.py                                    # tiny model, CPU
     python benchmarks/bench_hires.py --size sd15 --width 512 --height 512 --steps 20 --device cuda
+    python benchmarks/bench_hires.py --batch-size 2                     # the seeds of a group in one batch
 
 One prompt, ``--seeds`` seeds, ``--denoising`` values, ``--scale`` upscale: each mode runs the whole
 engine (plan, generate, save every PNG) into its own run folder, ``--repeats`` times, alternating
 (the fastest run of each counts: a shared machine slows some). Prints the time per image of
-each mode, their ratio, and the best ratio reuse could give: by the plan's sampling steps (as if
+each mode, their ratio (at ``--batch-size`` above 1 the other mode batches the seeds too, but makes
+each batch's first passes again), and the best ratio reuse could give: by the plan's sampling steps (as if
 every step cost the same), and by time (the one-cell-at-a-time time per image less the first passes
 reuse leaves out, each timed alone: a hires step covers ``scale**2`` times the latent of a
 first-pass step, so it costs more). Nothing here is a pass/fail test.
@@ -46,6 +48,7 @@ def sweep_document(args: argparse.Namespace, name: str) -> dict[str, Any]:
             "hr_scale": args.scale,
             "hr_upscaler": args.upscaler,
             "hr_second_pass_steps": args.hr_steps,
+            "batch_size": args.batch_size,
         },
         "axes": [
             {"param": "seed", "values": list(range(1, args.seeds + 1))},
@@ -68,16 +71,18 @@ def timed_sweep(backend: Any, args: argparse.Namespace, name: str, work: Path) -
 
 
 def first_pass_seconds(backend: Any, args: argparse.Namespace) -> float:
-    """Seconds of one first pass alone (the txt2img of a cell, nothing saved), averaged over the seeds."""
+    """Seconds of a first pass (the txt2img of the seeds in batches of ``--batch-size``, nothing saved),
+    per seed."""
     base = sweep_document(args, "first-pass")["base"]
     params = {k: v for k, v in base.items() if k not in ("prompt", "negative_prompt") and not k.startswith("hr_")}
     params["enable_hr"] = False
     seeds = list(range(1, args.seeds + 1))
     _sync()
     started = time.perf_counter()
-    for seed in seeds:
-        request = GenerationRequest(params, [base["prompt"]], [base["negative_prompt"]], [seed], [str(seed)])
-        backend.generate(request)
+    for start in range(0, len(seeds), args.batch_size):
+        batch = seeds[start : start + args.batch_size]
+        prompts, negatives = [base["prompt"]] * len(batch), [base["negative_prompt"]] * len(batch)
+        backend.generate(GenerationRequest(params, prompts, negatives, batch, [str(s) for s in batch]))
     _sync()
     return (time.perf_counter() - started) / len(seeds)
 
@@ -95,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", default="Euler a")
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--denoising", type=float, nargs="+", default=[0.3, 0.45, 0.6, 0.75])
+    parser.add_argument("--batch-size", type=int, default=1, help="images per generation call")
     parser.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each mode, alternating; the fastest counts")
@@ -125,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{args.width}x{args.height} -> x{args.scale:g} ({args.upscaler})",
         "steps": f"{args.steps} + {args.hr_steps or args.steps} hires",
         "images": plain["cells"],
+        "batch_size": args.batch_size,
         "first_passes": {"alone": plain["first_passes"], "reuse": reused["first_passes"]},
         "sampling_steps": {"alone": plain["sampling_steps"], "reuse": reused["sampling_steps"]},
         "s_per_image_alone": round(per_image_alone, 4),

@@ -55,7 +55,7 @@ class Clock(RunObserver):
         self.started_at = 0.0
         self.finished_at = 0.0
 
-    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+    def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         self.started_at = time.perf_counter()
 
     def finished(self, result: RunResult) -> None:

@@ -504,13 +504,13 @@ class TerminalProgress:
         """With a pool: what each worker works on."""
         self.worker_of: dict[int, str] = {}
 
-    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+    def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         from tqdm import tqdm
 
         from sd_sweep.core.progress import StepProgress
 
         self.plan = plan
-        self.steps = StepProgress(plan, todo)
+        self.steps = StepProgress(plan, todo, first_passes_kept)
         total = sum(len(b) for b in todo)
         self.total_images = total
         reused = len(plan.cells) - total

@@ -122,6 +122,43 @@ def test_the_plan_makes_each_first_pass_once() -> None:
     assert est["sampling_steps"] == 2 * 3 + 8 * 2
 
 
+def batched(text: str, size: int) -> str:
+    return text.replace("  prompt: a red cat\n", f"  prompt: a red cat\n  batch_size: {size}\n")
+
+
+def test_batches_of_one_first_pass_key_run_one_after_the_other_and_make_it_once() -> None:
+    from sd_sweep.core.planner import build_plan
+
+    plan = build_plan(spec_of(batched(SEEDS_X_DENOISE, 4)), DiffusersCatalog(installed=False).capabilities())
+    assert [[plan.cell(i).params["seed"] for i in b] for b in plan.batches] == [[1, 2]] * 4
+    assert (plan.estimate["first_passes"], plan.estimate["second_passes"]) == (2, 8)
+    assert plan.estimate["sampling_steps"] == 2 * 3 + 8 * 2
+
+
+def test_more_seeds_than_a_batch_holds_keep_their_batches_aligned() -> None:
+    from sd_sweep.core.planner import build_plan
+
+    text = batched(SEEDS_X_DENOISE, 4).replace("values: 1, 2\n", "values: 1, 2, 3, 4, 5, 6\n")
+    text = text.replace("- param: hr_upscaler\n  values: Latent, Lanczos\n", "")
+    plan = build_plan(spec_of(text), DiffusersCatalog(installed=False).capabilities())
+    seeds = [[plan.cell(i).params["seed"] for i in b] for b in plan.batches]
+    assert seeds == [[1, 2, 3, 4], [1, 2, 3, 4], [5, 6], [5, 6]]
+    assert [plan.cell(b[0]).params["denoising_strength"] for b in plan.batches] == [0.3, 0.6, 0.3, 0.6]
+    assert (plan.estimate["first_passes"], plan.estimate["second_passes"]) == (6, 12)
+
+
+def test_the_webui_keeps_no_first_pass_of_a_batch_of_several() -> None:
+    """Without ``batch_first_passes`` (the WebUI's one first-pass image) batches keep their first passes."""
+    import dataclasses
+
+    from sd_sweep.core.planner import build_plan
+
+    caps = dataclasses.replace(DiffusersCatalog(installed=False).capabilities(), batch_first_passes=False)
+    plan = build_plan(spec_of(batched(SEEDS_X_DENOISE, 4)), caps)
+    assert (plan.estimate["first_passes"], plan.estimate["second_passes"]) == (8, 8)
+    assert plan.first_pass_keys == {}
+
+
 @pytest.mark.slow
 def test_hires_images_sizes_and_infotext(backend: DiffusersBackend) -> None:  # noqa: F811
     for upscaler in ("Latent", "Latent (nearest)", "Lanczos", "Nearest"):
@@ -143,24 +180,75 @@ def test_hires_images_sizes_and_infotext(backend: DiffusersBackend) -> None:  # 
 
 
 @pytest.mark.slow
-def test_a_reused_first_pass_makes_the_image_of_the_cell_alone(backend: DiffusersBackend, tmp_path: Path) -> None:  # noqa: F811
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_a_reused_first_pass_makes_the_image_of_the_cell_alone(
+    backend: DiffusersBackend,  # noqa: F811
+    tmp_path: Path,
+    batch_size: int,
+) -> None:
+    """At batch size 2 one batch of the two seeds' first passes serves all four batches."""
     from PIL import Image
 
     from sd_sweep.core.run import run_sweep
-    from sd_sweep.core.store import RunStore
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
 
     backend._first_pass = None  # the last test's first pass may be this sweep's
     before = backend.first_passes
-    result = run_sweep(spec_of(SEEDS_X_DENOISE), backend, tmp_path / "run", draw_grids=False)
+    result = run_sweep(spec_of(batched(SEEDS_X_DENOISE, batch_size)), backend, tmp_path / "run", draw_grids=False)
     assert result.state == "finished"
     assert len(result.generated) == 8
     assert backend.first_passes - before == 2
+    assert not (tmp_path / "run" / FIRST_PASSES).exists()
     store = RunStore.open(tmp_path / "run")
     for cell in result.plan.cells:
         params = {k: v for k, v in cell.params.items() if k not in ("prompt", "negative_prompt", "seed")}
         with Image.open(store.image_path(cell.id)) as image:
             made = pixels(image)
         assert np.abs(made - alone(backend, params, cell.params["seed"])).max() <= 2
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_of_batches_resumes_from_the_kept_first_passes_of_a_batch(
+    backend: DiffusersBackend,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.progress import StepProgress
+    from sd_sweep.core.run import run_sweep
+    from sd_sweep.core.store import FIRST_PASSES, RunStore
+
+    spec_text = batched(SEEDS_X_DENOISE.replace("- param: hr_upscaler\n  values: Latent, Lanczos\n", ""), 2)
+    backend._first_pass = None
+    whole = run_sweep(spec_of(spec_text), backend, tmp_path / "whole", draw_grids=False)
+    assert [len(b) for b in whole.plan.batches] == [2, 2]
+
+    backend._first_pass = None
+    stop = StopSignal()
+    first = run_sweep(
+        spec_of(spec_text), backend, tmp_path / "run", draw_grids=False, stop=stop, observer=InterruptAfter(stop, 1)
+    )
+    assert first.state == "interrupted"
+    assert len(first.generated) == 2
+    (kept,) = (tmp_path / "run" / FIRST_PASSES).glob("*.bin")
+    assert np.load(kept).shape[0] == 2  # the latents of both seeds' first passes
+
+    class Started(InterruptAfter):
+        def started(self, plan: Any, todo: Any, first_passes_kept: frozenset[int] = frozenset()) -> None:
+            self.total = StepProgress(plan, todo, first_passes_kept).total
+            self.kept = first_passes_kept
+
+    watch = Started(StopSignal(), 99)
+    backend._first_pass = None  # as a new process: only the run folder has the first passes
+    before = backend.first_passes
+    resumed = run_sweep(spec_of(spec_text), backend, tmp_path / "run", draw_grids=False, observer=watch)
+    assert resumed.state == "finished"
+    assert len(resumed.generated) == 2
+    assert backend.first_passes == before
+    assert (watch.kept, watch.total) == (frozenset({0}), 2 * 2)  # only the two hires passes are left
+    assert not (tmp_path / "run" / FIRST_PASSES).exists()
+    done, expected = RunStore.open(tmp_path / "run"), RunStore.open(tmp_path / "whole")
+    for cell in whole.plan.cells:
+        assert done.image_path(cell.id).read_bytes() == expected.image_path(cell.id).read_bytes()
 
 
 @pytest.mark.slow

@@ -52,6 +52,8 @@ def test_a_resumed_run_counts_only_the_batches_it_has_left():
     progress = StepProgress(plan, todo[2:])
     # the first batch left makes its group's first pass again unless the run folder kept it
     assert progress.costs == [5, 5, 2, 2]
+    kept = StepProgress(plan, todo[2:], first_passes_kept=frozenset({0}))
+    assert kept.costs == [2, 5, 2, 2]
 
 
 def test_the_terminal_bar_counts_steps_and_images(tmp_path, capsys):

@@ -263,7 +263,7 @@ from sd_sweep.core.spec import spec_from_dict
 from tests.fakes import FakeBackend
 
 class Ready(RunObserver):
-    def started(self, plan, todo):
+    def started(self, plan, todo, first_passes_kept=frozenset()):
         print("ready", flush=True)
 
     def batch_finished(self, number, cells, saved):

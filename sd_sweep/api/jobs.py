@@ -673,7 +673,7 @@ class _JobObserver(RunObserver):
         self.job = job
         self.plan: Plan | None = None
 
-    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+    def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         job = self.job
         self.plan = plan
         job.cells_total = len(plan.cells)

@@ -68,10 +68,13 @@ def build_plan(
             raise SpecError(problems)
         alone = _runs_alone(cells, capabilities, spec)
         first_keys = _first_pass_keys(cells, capabilities, spec, alone)
-        order = _execution_order(cells, keys, first_keys)
+        one_image = spec.batch_size < 2
+        order = _execution_order(cells, keys, [k if one_image or alone[i] else None for i, k in enumerate(first_keys)])
         batch_by = [(*key, "alone", i) if alone[i] else key for i, key in enumerate(keys)] if any(alone) else keys
         batches = make_batches([cells[i] for i in order], spec.batch_size, [batch_by[i] for i in order])
         fp_keys = {cells[i].id: k for i, k in enumerate(first_keys) if k is not None}
+        if not one_image and capabilities.batch_first_passes:
+            batches = _first_pass_batches_together(batches, fp_keys)
         return Plan(
             spec=spec,
             dimensions=dimensions,
@@ -365,29 +368,62 @@ def _runs_alone(cells: list[Cell], caps: Capabilities, spec: Spec) -> list[bool]
 
 
 def _first_pass_keys(cells: list[Cell], caps: Capabilities, spec: Spec, alone: list[bool]) -> list[str | None]:
-    """The backend's first-pass key of each cell that will make its image alone, else None.
+    """The backend's first-pass key of each cell whose first pass it can reuse, else None.
 
-    A reused first pass is one image (the WebUI's ``firstpass_image``), so only cells in batches of
-    one share it: every cell where ``batch_size`` is 1, else those that run alone.
+    The WebUI reuses one first-pass image (its ``firstpass_image``), so there only cells in batches
+    of one share it: every cell where ``batch_size`` is 1, else those that run alone. A backend with
+    ``batch_first_passes`` reuses the first passes of whole batches too.
     """
     key_of = caps.first_pass_key
     if key_of is None:
         return [None] * len(cells)
-    every = spec.batch_size < 2
+    every = spec.batch_size < 2 or caps.batch_first_passes
     return [key_of(cell.params) if every or alone[i] else None for i, cell in enumerate(cells)]
 
 
+def batch_first_pass_key(batch: list[Cell], first_pass_keys: dict[str, str]) -> tuple[str, ...] | None:
+    """The first-pass keys of a batch's images in order (``Plan.first_pass_keys``), or None where
+    one of them has none: batches with the same key can share their first passes."""
+    keys = tuple(first_pass_keys.get(cell.id) for cell in batch)
+    return None if None in keys else keys  # type: ignore[return-value]
+
+
+def _first_pass_batches_together(batches: list[list[Cell]], first_pass_keys: dict[str, str]) -> list[list[Cell]]:
+    """Move each batch next to the first batch with its first-pass key, so their first passes are
+    made once; the rest keep their order.
+
+    Batches that share the key share the checkpoint and VAE too (the key holds everything the first
+    pass reads), so the moves add no model switch.
+    """
+    rank: dict[Any, int] = {}
+    ranks = []
+    for position, batch in enumerate(batches):
+        key = batch_first_pass_key(batch, first_pass_keys)
+        ranks.append(rank.setdefault(("position", position) if key is None else key, len(rank)))
+    return [batches[i] for i in sorted(range(len(batches)), key=ranks.__getitem__)]
+
+
 def first_pass_groups(plan: Plan, caps: Capabilities) -> dict[str, list[str]]:
-    """The plan's first-pass groups of more than one cell: a name for each (a digest of the backend's
-    key and its implicit state, so another checkpoint makes another name) and its cell ids."""
-    alone = _runs_alone(plan.cells, caps, plan.spec)
+    """The plan's first-pass groups of more than one batch: their names (``first_pass_group_name``)
+    and cell ids."""
     groups: dict[str, list[str]] = {}
+    batches: dict[str, int] = {}
+    for ids in plan.batches:
+        name = first_pass_group_name(caps, [plan.cell(i) for i in ids], plan.first_pass_keys)
+        if name is not None:
+            groups.setdefault(name, []).extend(ids)
+            batches[name] = batches.get(name, 0) + 1
+    return {name: ids for name, ids in groups.items() if batches[name] > 1}
+
+
+def first_pass_group_name(caps: Capabilities, batch: list[Cell], first_pass_keys: dict[str, str]) -> str | None:
+    """The name of the first-pass group of ``batch``, or None: a digest of its first-pass keys and
+    the backend's implicit state, so another checkpoint makes another name."""
+    key = batch_first_pass_key(batch, first_pass_keys)
+    if key is None:
+        return None
     context = json.dumps({"backend": caps.name, "implicit": caps.implicit}, sort_keys=True)
-    for cell, key in zip(plan.cells, _first_pass_keys(plan.cells, caps, plan.spec, alone)):
-        if key is not None:
-            name = hashlib.sha1(f"{context}\n{key}".encode()).hexdigest()[:16]
-            groups.setdefault(name, []).append(cell.id)
-    return {name: ids for name, ids in groups.items() if len(ids) > 1}
+    return hashlib.sha1("\n".join((context, *key)).encode()).hexdigest()[:16]
 
 
 def batch_keys(cells: list[Cell]) -> list[BatchKey]:
@@ -472,32 +508,37 @@ def estimate(
     }
 
 
-def batch_costs(batches: list[list[Cell]], first_pass_keys: dict[str, str] | None = None) -> list[tuple[int, int, int]]:
+def batch_costs(
+    batches: list[list[Cell]],
+    first_pass_keys: dict[str, str] | None = None,
+    kept: frozenset[int] = frozenset(),
+) -> list[tuple[int, int, int]]:
     """``(sampling steps, first passes, second passes)`` of each batch, run in this order.
 
-    A hires cell's first pass is counted where it is made: not for a one-image batch that follows
-    another of the same key (``first_pass_keys``, cell id -> key), which reuses it. The hires pass
-    samples ``hr_second_pass_steps`` (or ``steps``) steps, as the WebUI's does.
+    A hires batch's first passes are counted where they are made: not for a batch that follows
+    another with the same first-pass key (``batch_first_pass_key``), which reuses them, nor for the
+    batches numbered in ``kept``, whose first passes the run folder holds. The hires pass samples
+    ``hr_second_pass_steps`` (or ``steps``) steps, as the WebUI's does.
     """
     fp_keys = first_pass_keys or {}
     costs = []
-    last_key: str | None = None
-    for batch in batches:
+    last_key: tuple[str, ...] | None = None
+    for number, batch in enumerate(batches):
+        key = batch_first_pass_key(batch, fp_keys)
+        made = number in kept or (key is not None and key == last_key)
+        last_key = key
         steps = first_passes = second_passes = 0
         for cell in batch:
             params = cell.params
             first_steps = int(params.get("steps", 20))
             if not params.get("enable_hr"):
                 steps += first_steps
-                last_key = None
                 continue
             second_passes += 1
             steps += int(params.get("hr_second_pass_steps") or params.get("steps", 20))
-            key = fp_keys.get(cell.id) if len(batch) == 1 else None
-            if key is None or key != last_key:
+            if not made:
                 first_passes += 1
                 steps += first_steps
-            last_key = key
         costs.append((steps, first_passes, second_passes))
     return costs
 

@@ -53,6 +53,10 @@ class Capabilities:
     """For a two-pass cell (hires fix) whose first pass the backend can make once and reuse exactly:
     a key of everything that first pass reads. Cells with the same key share one first pass; None
     (the function, or its result) makes every first pass its own."""
+    batch_first_passes: bool = False
+    """Whether the backend also reuses the first pass of a batch of several: a batch whose images have
+    the first-pass keys of the batch before it, in order, continues that batch's first passes. Without
+    it only one-image batches share a first pass (the WebUI keeps one first-pass image)."""
 
     def supports(self, param: str) -> bool:
         """Whether ``param`` is applied; families are listed as ``lora:*`` or ``setting:*``."""

@@ -19,8 +19,8 @@ class StepProgress:
     planned to cost; ``batch_finished`` sets the count to the plan's figure for the batches done.
     """
 
-    def __init__(self, plan: Plan, todo: list[list[Cell]]) -> None:
-        self.costs = [steps for steps, _, _ in batch_costs(todo, plan.first_pass_keys)]
+    def __init__(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
+        self.costs = [steps for steps, _, _ in batch_costs(todo, plan.first_pass_keys, first_passes_kept)]
         self.total = sum(self.costs)
         self.finished = 0
         """Planned steps of the batches finished so far."""

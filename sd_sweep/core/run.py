@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.core.errors import BackendError, UsageError
 from sd_sweep.core.plan import Cell, Plan
-from sd_sweep.core.planner import build_plan, first_pass_groups
+from sd_sweep.core.planner import build_plan, first_pass_group_name, first_pass_groups
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, KeptFirstPass, StopSignal
 from sd_sweep.core.store import RunStore
 
@@ -27,7 +27,9 @@ DEFAULT_PIXEL_BUDGET = 64_000_000
 class RunObserver:
     """Receives a run's progress; every method is optional."""
 
-    def started(self, plan: Plan, todo: list[list[Cell]]) -> None: ...
+    def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
+        """The run makes ``todo``; the batches numbered in ``first_passes_kept`` continue first passes
+        the run folder kept from an earlier run, so they sample only their hires passes."""
 
     def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
         """A dispatcher handed batch ``number`` to ``worker`` (before ``batch_started``)."""
@@ -47,9 +49,9 @@ class ObserverGroup(RunObserver):
     def __init__(self, *observers: RunObserver) -> None:
         self.observers = observers
 
-    def started(self, plan: Plan, todo: list[list[Cell]]) -> None:
+    def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         for observer in self.observers:
-            observer.started(plan, todo)
+            observer.started(plan, todo, first_passes_kept)
 
     def batch_assigned(self, number: int, cells: list[Cell], worker: str) -> None:
         for observer in self.observers:
@@ -115,8 +117,8 @@ def request_for(batch: list[Cell], plan: Plan, first_pass: KeptFirstPass | None 
 
 class KeptFirstPasses:
     """The run's first-pass groups (``planner.first_pass_groups``) and their first passes kept in the
-    run folder: each one-image request of a group gets its ``KeptFirstPass``, and what the backend
-    kept is deleted once every cell of the group is saved.
+    run folder: each request of a group gets its ``KeptFirstPass``, and what the backend kept is
+    deleted once every cell of the group is saved.
 
     Kept first passes of groups that are finished or not in the plan are deleted at the start.
     """
@@ -124,15 +126,26 @@ class KeptFirstPasses:
     def __init__(self, store: RunStore, plan: Plan, caps: Capabilities, done: set[str]) -> None:
         groups = first_pass_groups(plan, caps)
         self._store = store
+        self._first_pass_keys = plan.first_pass_keys
+        self._caps = caps
         self._group_of = {cell_id: name for name, ids in groups.items() for cell_id in ids}
         self._left = {name: {i for i in ids if i not in done} for name, ids in groups.items()}
         self._lock = threading.Lock()
         finished = {name for name, left in self._left.items() if not left}
         store.drop_first_passes((store.kept_first_passes() - set(self._left)) | finished)
 
+    def _group(self, batch: list[Cell]) -> str | None:
+        name = first_pass_group_name(self._caps, batch, self._first_pass_keys)
+        return name if name is not None and name in self._left else None
+
     def for_batch(self, batch: list[Cell]) -> KeptFirstPass | None:
-        name = self._group_of.get(batch[0].id) if len(batch) == 1 else None
+        name = self._group(batch)
         return None if name is None else self._store.kept_first_pass(name)
+
+    def already_made(self, todo: list[list[Cell]]) -> frozenset[int]:
+        """The numbers of the ``todo`` batches whose first passes the run folder already holds."""
+        saved = self._store.kept_first_passes()
+        return frozenset(n for n, batch in enumerate(todo) if self._group(batch) in saved)
 
     def saved(self, cell_ids: Iterable[str]) -> None:
         finished = []
@@ -239,7 +252,7 @@ def run_sweep(  # noqa: PLR0912, PLR0915 - one sequence: plan, begin, generate, 
     todo = [batch for batch in todo if batch]
     result = RunResult(run_dir=Path(run_dir), plan=plan, state="finished")
     result.reused = [c.id for c in plan.cells if c.id in done]
-    observer.started(plan, todo)
+    observer.started(plan, todo, kept.already_made(todo))
     current: list[Cell] = []
     sink: BatchSink | None = None
     try:

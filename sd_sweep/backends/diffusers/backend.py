@@ -132,8 +132,8 @@ class DiffusersBackend(Backend):
         self._img2img: Any = None
         self.first_passes = 0
         """First-pass images of hires cells sampled (a reused or kept first pass is not sampled again)."""
-        self._first_pass: tuple[str, Any] | None = None
-        """The key and latent of the last one-image first pass: kept while consecutive cells share it."""
+        self._first_pass: tuple[tuple[str, ...], Any] | None = None
+        """The keys and latents of the last batch's first passes: kept while consecutive batches share them."""
 
     @property
     def model_name(self) -> str:
@@ -257,33 +257,36 @@ class DiffusersBackend(Backend):
         on_step: StepCallback | None,
         stop: StopSignal | None,
     ) -> torch.Tensor:
-        """The first pass of a hires batch, as latents.
+        """The first passes of a hires batch, as latents.
 
-        A one-image request reuses the last first pass when its key (``catalog.first_pass_key``) is
-        the same, else the one the run kept (``request.first_pass``), else samples it and keeps it
-        in both places. A batch of several always samples its own.
+        A request reuses the last batch's first passes when their keys (``catalog.first_pass_key``,
+        one per image, in order) are its own, else the ones the run kept (``request.first_pass``),
+        else samples them and keeps them in both places. Every image's noise comes from its own
+        seed, so a first pass is the same in any batch.
         """
-        key = None
-        if request.size == 1 and self.reuse_first_passes:
-            cell = {**request.params, "prompt": request.prompts[0], "negative_prompt": request.negative_prompts[0]}
-            key = first_pass_key(self.model_name, {**cell, "seed": request.seeds[0]})
-            if self._first_pass is not None and self._first_pass[0] == key:
-                return self._first_pass[1]
+        keys = self._first_pass_keys(request) if self.reuse_first_passes else None
+        if keys is not None and self._first_pass is not None and self._first_pass[0] == keys:
+            return self._first_pass[1]
         self._first_pass = None
-        kept = request.first_pass if key is not None else None
+        kept = request.first_pass if keys is not None else None
         data = kept.load() if kept is not None else None
-        if data is not None:
-            latents = _latents_from_bytes(data, self.device, pipe.unet.dtype)
-        else:
+        latents = _latents_from_bytes(data, self.device, pipe.unet.dtype) if data is not None else None
+        if latents is None or latents.shape[0] != request.size:
             callback = _step_callback(steps, on_step, stop)
-            result = pipe(**{**call, "output_type": "latent"}, callback_on_step_end=callback)
-            latents = result.images
+            latents = pipe(**{**call, "output_type": "latent"}, callback_on_step_end=callback).images
             self.first_passes += request.size
             if kept is not None:
                 kept.save(_latents_to_bytes(latents))
-        if key is not None:
-            self._first_pass = (key, latents)
+        if keys is not None:
+            self._first_pass = (keys, latents)
         return latents
+
+    def _first_pass_keys(self, request: GenerationRequest) -> tuple[str, ...] | None:
+        keys = tuple(
+            first_pass_key(self.model_name, {**request.params, "prompt": p, "negative_prompt": n, "seed": s})
+            for p, n, s in zip(request.prompts, request.negative_prompts, request.seeds, strict=True)
+        )
+        return None if None in keys else keys  # type: ignore[return-value]
 
     def _second_pass(
         self,

@@ -502,6 +502,7 @@ class DiffusersCatalog:
                 max_side=4096,
                 implicit={} if self.model is None else {"checkpoint": self.model_name},
                 first_pass_key=functools.partial(first_pass_key, self.model_name),
+                batch_first_passes=True,
             )
         return self._capabilities
 
