@@ -81,7 +81,13 @@ def build_plan(
             cells=cells,
             batches=[[c.id for c in batch] for batch in batches],
             seed_resolutions=resolutions,
-            estimate=estimate(cells, batches, shares_batch=capabilities.shares_batch, first_pass_keys=fp_keys),
+            estimate=estimate(
+                cells,
+                batches,
+                shares_batch=capabilities.shares_batch,
+                first_pass_keys=fp_keys,
+                first_pass_unreused=capabilities.first_pass_unreused,
+            ),
             backend=capabilities.name,
             first_pass_keys=fp_keys,
         )
@@ -484,18 +490,21 @@ def estimate(
     *,
     shares_batch: Callable[[dict[str, Any]], bool] | None = None,
     first_pass_keys: dict[str, str] | None = None,
+    first_pass_unreused: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None,
 ) -> dict[str, Any]:
     """What running ``batches`` (in order) costs, and how many images a batch may change.
 
     ``first_pass_keys`` (cell id -> key) are the cells whose first pass the backend reuses while
     consecutive cells share the key; ``shares_batch`` is the backend's rule for ``batch_inexact``:
     images made in a batch of several that the batch may change (their infotext says so).
+    ``first_pass_not_reused`` (only where there are any) counts the cells that share a first pass
+    with another cell but make it themselves, by the backend's reason (``first_pass_unreused``).
     """
     inexact = 0
     if shares_batch is not None:
         inexact = sum(1 for batch in batches if len(batch) > 1 for cell in batch if not shares_batch(cell.params))
     costs = batch_costs(batches, first_pass_keys)
-    return {
+    result = {
         "cells": len(cells),
         "images": len(cells),
         "batches": len(batches),
@@ -506,6 +515,26 @@ def estimate(
         "checkpoint_loads": _switches(batches, "checkpoint"),
         "vae_loads": _switches(batches, "vae"),
     }
+    if first_pass_unreused is not None and (unreused := unreused_first_passes(cells, first_pass_unreused)):
+        result["first_pass_not_reused"] = unreused
+    return result
+
+
+def unreused_first_passes(
+    cells: list[Cell], unreused: Callable[[dict[str, Any]], tuple[str, str] | None]
+) -> list[dict[str, Any]]:
+    """``[{"cells": 4, "why": ...}]``: the cells that share their first pass with another cell and
+    still make it themselves, by reason (``unreused`` is ``Capabilities.first_pass_unreused``)."""
+    groups: dict[tuple[str, str], int] = {}
+    for cell in cells:
+        found = unreused(cell.params)
+        if found is not None:
+            groups[found] = groups.get(found, 0) + 1
+    counts: dict[str, int] = {}
+    for (_, why), count in groups.items():
+        if count > 1:
+            counts[why] = counts.get(why, 0) + count
+    return [{"cells": count, "why": why} for why, count in counts.items()]
 
 
 def batch_costs(

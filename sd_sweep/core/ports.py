@@ -53,6 +53,9 @@ class Capabilities:
     """For a two-pass cell (hires fix) whose first pass the backend can make once and reuse exactly:
     a key of everything that first pass reads. Cells with the same key share one first pass; None
     (the function, or its result) makes every first pass its own."""
+    first_pass_unreused: Callable[[dict[str, Any]], tuple[str, str] | None] | None = None
+    """For a two-pass cell whose first pass the backend makes anew although another cell may share it:
+    that first pass's key and why (the dry run's ``first_pass_not_reused``); None where it is reused."""
     batch_first_passes: bool = False
     """Whether the backend also reuses the first pass of a batch of several: a batch whose images have
     the first-pass keys of the batch before it, in order, continues that batch's first passes. Without
