@@ -11,6 +11,11 @@ prompt whose seeds count up by one (and no variation seed, whose subseeds would 
 each group is one call with ``batch_size`` = its size. Prompt-matrix and S/R batches therefore
 become one call per image. Checkpoint, VAE and clip skip go in ``override_settings`` (restored by
 the WebUI after each call).
+
+**Hires fix.** On txt2img each hires parameter (``TXT2IMG_ONLY``) is the request's field of that
+name; the hires pass's ``Use same sampler``/``Use same scheduler`` is left out (the API's None, as
+the WebUI's txt2img tab passes it). Forge's ``hr_cfg`` is applied where the server's txt2img request
+model (in its ``/openapi.json``) has that field, and refused elsewhere. img2img applies none of them.
 """
 
 from __future__ import annotations
@@ -23,13 +28,24 @@ import threading
 from typing import Any
 
 from sd_sweep.backends.http import HTTP, SweepHTTPError
-from sd_sweep.backends.webui.params import API_TXT2IMG_ONLY, PROCESSING_FIELDS, WEBUI_PARAMS, shares_batch
+from sd_sweep.backends.webui.params import (
+    HIRES_CFG,
+    HIRES_CFG_REFUSAL,
+    PROCESSING_FIELDS,
+    TXT2IMG_ONLY,
+    WEBUI_PARAMS,
+    shares_batch,
+)
 from sd_sweep.core.errors import BackendError
-from sd_sweep.core.params import SETTING_KEYS
+from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 PARAMS = WEBUI_PARAMS | {"init_images", "mask"}
 PLAIN = (*PROCESSING_FIELDS, "init_images", "mask")
+HIRES_SAME = {"hr_sampler_name": ("sampler_name", SAME_SAMPLER), "hr_scheduler": ("scheduler", SAME_SCHEDULER)}
+"""Per hires sampler field: the first pass's field, whose choices it takes, and its value for "as the first pass"."""
+TXT2IMG_SCHEMA = "StableDiffusionProcessingTxt2Img"
+"""The name of the stock API's txt2img request model in ``/openapi.json`` (``modules/api/models.py``)."""
 
 
 class SdapiBackend(Backend):
@@ -58,7 +74,14 @@ class SdapiBackend(Backend):
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
-            params = set(PARAMS) | (API_TXT2IMG_ONLY if self.mode == "txt2img" else set())
+            params = set(PARAMS)
+            refusals = {}
+            if self.mode == "txt2img":
+                params |= TXT2IMG_ONLY
+                if HIRES_CFG in self._txt2img_fields():
+                    params.add(HIRES_CFG)
+                else:
+                    refusals[HIRES_CFG] = HIRES_CFG_REFUSAL
             vaes = self._list("/sdapi/v1/sd-vae", "model_name")
             choices = {
                 "sampler_name": self._list("/sdapi/v1/samplers", "name"),
@@ -70,17 +93,39 @@ class SdapiBackend(Backend):
                 "styles": self._list("/sdapi/v1/prompt-styles", "name"),
             }
             choices = {k: v for k, v in choices.items() if v and v != ("Automatic",)}
+            for name, (first, same) in HIRES_SAME.items():
+                if first in choices:
+                    choices[name] = (same, *choices[first])
             latent = frozenset(self._list("/sdapi/v1/latent-upscale-modes", "name"))
             self._caps = Capabilities(
                 name="sdapi",
                 params=frozenset(params),
                 choices=choices,
                 min_side=64,
+                refusals=refusals,
                 implicit=self._loaded_models(),
                 # the stock WebUI's measured table (webui.params.BATCH_EXACTNESS), as in-process
                 shares_batch=functools.partial(shares_batch, "a1111", self.mode == "img2img", latent, {}),
             )
         return self._caps
+
+    def _txt2img_fields(self) -> frozenset[str]:
+        """The fields of the server's txt2img request model, from its OpenAPI schema; none where it serves none.
+
+        A field the model lacks is dropped by the API without a word, so only a listed one is swept.
+        """
+        try:
+            schema = self.http.json("GET", "/openapi.json")
+        except SweepHTTPError as exc:
+            if exc.status == 404:
+                return frozenset()
+            raise
+        except ValueError:  # not JSON: a server that serves something else there
+            return frozenset()
+        model: Any = schema
+        for key in ("components", "schemas", TXT2IMG_SCHEMA, "properties"):
+            model = model.get(key) if isinstance(model, dict) else None
+        return frozenset(model) if isinstance(model, dict) else frozenset()
 
     def _loaded_models(self) -> dict[str, str]:
         """The checkpoint and VAE the server has selected: what a cell that sets neither is made with."""
@@ -99,6 +144,9 @@ class SdapiBackend(Backend):
         """``(images, payload)`` per call, in order (see the module docstring for the grouping)."""
         params = request.params
         base: dict[str, Any] = {k: params[k] for k in PLAIN if k in params}
+        for name, (_, same) in HIRES_SAME.items():
+            if base.get(name) == same:
+                del base[name]
         overrides = dict(params.get("override_settings") or {})
         for name, value in params.items():
             if name.startswith("setting:"):

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.webui.params import (
     HIRES_CFG,
+    HIRES_CFG_REFUSAL,
     HIRES_PARAMS,
     PROCESSING_FIELDS,
     SECOND_PASS_PARAMS,
@@ -67,7 +68,6 @@ BASE_FROM_P = (
 FORGE_RESULT_LISTS = ("extra_result_images", "latents_after_sampling", "pixels_after_sampling")
 """Lists Forge's ``StableDiffusionProcessing.__post_init__`` creates per ``p`` and appends to while processing."""
 HOST_PREFIX = "host:"
-HIRES_CFG_REFUSAL = "this WebUI's txt2img has no hires CFG scale (hr_cfg is a field of Forge's)"
 UNSET_HIRES = ("", 0)
 """A hires prompt, negative prompt or resize side the WebUI reads as unset: the prompt's, or by hr_scale."""
 FORGE_VAE_REFUSAL = (

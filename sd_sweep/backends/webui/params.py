@@ -47,12 +47,10 @@ HIRES_PARAMS = (
 HIRES_CFG = "hr_cfg"
 """Forge's hires CFG scale: applied where the host's txt2img processing object has the field."""
 
-TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
-"""What the in-process backend applies on txt2img only (and ``HIRES_CFG`` where the host has it)."""
+HIRES_CFG_REFUSAL = "this WebUI's txt2img has no hires CFG scale (hr_cfg is a field of Forge's)"
 
-API_TXT2IMG_ONLY = frozenset(HIRES_PARAMS[:4])
-"""What the sdapi backend applies on txt2img only: the hires sampler's ``Use same sampler`` and
-aliases are translated in-process (``WebUIBackend.job_for``), not yet in its requests."""
+TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
+"""What a WebUI applies on txt2img only, in-process or over its API (and ``HIRES_CFG`` where the host has it)."""
 
 
 PROCESSING_FIELDS = (
