@@ -123,3 +123,34 @@ def test_forge_plans_by_its_own_measured_table(webui, monkeypatch):
     assert latent["first_pass_not_reused"][0]["cells"] == 4
     seeds = summary(webui, GRID, batch_size=2)["estimate"]
     assert seeds["batches"] == 2  # txt2img seeds share a batch in Forge too
+
+
+def test_a_sweep_resumed_in_the_middle_of_a_group_counts_no_first_pass_it_kept(webui, tmp_path):
+    from sd_sweep.backends.webui.backend import WebUIBackend, base_from_p
+    from sd_sweep.backends.webui.session import run_in_session
+    from sd_sweep.core.planner import build_plan
+    from sd_sweep.core.ports import StopSignal
+    from sd_sweep.core.spec import parse_text, spec_from_dict
+    from tests.test_first_pass import InterruptAfter
+
+    def backend():
+        return WebUIBackend(make_p(False, webui.tmp, hr_upscaler="Lanczos", **HIRES_P), is_img2img=False)
+
+    document = parse_text(HIRES)
+    document["base"] = base_from_p(backend().p, False)
+    spec = spec_from_dict(document)
+    stop = StopSignal()
+    first = backend()
+    interrupted = run_in_session(first, build_plan(spec, first.capabilities()), tmp_path, stop, InterruptAfter(stop, 1))
+    assert (interrupted.state, len(interrupted.generated)) == ("interrupted", 1)
+
+    again = backend()  # as after a restart: only the run folder has seed 1's first pass
+    tqdm = webui.shared.total_tqdm
+    tqdm.clear()
+    resumed = run_in_session(again, build_plan(spec, again.capabilities()), tmp_path, StopSignal())
+    tqdm.clear()
+    assert (resumed.state, len(resumed.generated), again.first_passes) == ("finished", 3, 1)
+    # seed 1's other hires pass (1 step), then seed 2's first pass (2 steps) and its two hires passes
+    assert tqdm.closed[-1] == (1 + 2 + 2 * 1, 5)
+    state = webui.shared.state
+    assert (state.job_count, state.job_no) == (1 + 1 + 2, 4)

@@ -313,6 +313,7 @@ class WebUIBackend(Backend):
             implicit=self._implicit(shared),
             shares_batch=self._shares_batch(shared),
             first_pass_key=None if self.is_img2img else self._with_hires(first_pass_key, shared),
+            first_pass_unreused=None if self.is_img2img else self._with_hires(first_pass_unreused, shared),
         )
 
     @property
@@ -399,19 +400,18 @@ class WebUIBackend(Backend):
         return {s.name: s.label for s in sd_schedulers.schedulers if getattr(s, "label", s.name) != s.name}
 
     def _apply_samplers(self, pc: Any, params: dict[str, Any]) -> None:
-        """The sampler and schedule type of both passes as the WebUI names them; the hires pass's
-        ``Use same ...`` as None, as the WebUI's txt2img passes it."""
-        samplers, schedulers = self._sampler_spellings(), self._scheduler_spellings()
-        for name, spellings, same in (
-            ("sampler_name", samplers, None),
-            ("scheduler", schedulers, None),
-            ("hr_sampler_name", samplers, SAME_SAMPLER),
-            ("hr_scheduler", schedulers, SAME_SCHEDULER),
+        """The sampler and schedule type of both passes, as the plan names them (the WebUI's names,
+        ``Capabilities.spellings``); the hires pass's ``Use same ...`` as None, as the WebUI's txt2img
+        passes it."""
+        for name, same in (
+            ("sampler_name", None),
+            ("scheduler", None),
+            ("hr_sampler_name", SAME_SAMPLER),
+            ("hr_scheduler", SAME_SCHEDULER),
         ):
-            if name not in params or not hasattr(self.p, name):
-                continue
-            value = params[name]
-            setattr(pc, name, None if same is not None and value == same else spellings.get(value, value))
+            if name in params and hasattr(self.p, name):
+                value = params[name]
+                setattr(pc, name, None if same is not None and value == same else value)
 
     def _checkpoints(self) -> tuple[str, ...]:
         sd_models = _m("sd_models")
@@ -437,16 +437,7 @@ class WebUIBackend(Backend):
         return list(self._host)
 
     def check_plan(self, plan: Plan) -> None:
-        """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError.
-
-        Also says in the plan's estimate which hires cells make a first pass again that they share
-        (``first_pass_not_reused``), so every dry run (the Script's summary, ``/sweep/v1/plan``, the
-        CLI's ``plan`` against a WebUI) tells why they cost more.
-        """
-        if not self.is_img2img:
-            notes = unreused_first_passes(plan, self._with_hires(first_pass_unreused, _m("shared")))
-            if notes:
-                plan.estimate["first_pass_not_reused"] = notes
+        """Convert each ``host:`` axis's values with the axis's type and run its ``confirm``; raise SpecError."""
         problems: list[Problem] = self._setting_problems(plan)
         for dimension in plan.dimensions:
             for axis, values, where in zip(dimension.axes, dimension.values, dimension.fields):
@@ -577,13 +568,11 @@ class WebUIBackend(Backend):
         if key is None:
             self._first_pass = None
             return self._mark_batch(request, self._process(self.job_for(request), request, stop))
-        made_here = True
         if self._first_pass is None or self._first_pass[0] != key:
             self._first_pass = None
             kept = _read_kept_first_pass(request)
             if kept is not None:
                 self._first_pass = (key, kept)
-                made_here = False
         if self._first_pass is None:
             first = GenerationRequest(
                 params={**request.params, "enable_hr": False},
@@ -602,24 +591,28 @@ class WebUIBackend(Backend):
             _keep_first_pass(request, images[0].image)
         pc = self.job_for(request)
         pc.firstpass_image = exact_firstpass_pixels(self._first_pass[1])
-        if not self.forge and made_here:
-            # v1.10.1's hires pass starts a job (state.nextjob) for the first pass it skips; the sweep counted
-            # that first pass where it was made, so the hires pass is one job (WebUIProgress).
+        if not self.forge:
+            # v1.10.1's hires pass starts a job (state.nextjob) for the first pass it skips; the sweep counts
+            # that first pass where it was made, or not at all when it was kept, so the hires pass is one job
+            # (WebUIProgress).
             _m("shared").state.job_no -= 1
         return self._process(pc, request, stop)
 
-    def sampler_runs(self, requests: list[GenerationRequest]) -> list[list[int]]:
+    def sampler_runs(
+        self, requests: list[GenerationRequest], first_passes_kept: frozenset[int] = frozenset()
+    ) -> list[list[int]]:
         """For each request in run order, the sampling steps of each sampler run ``generate`` makes for it.
 
         These are what the WebUI's progress counts: ``state.job_count`` jobs, and one step of
         ``shared.total_tqdm`` per sampler callback. A hires cell is its first pass and its hires pass
         (``hr_second_pass_steps`` or the steps); a cell that continues a kept first pass is only its
-        hires pass. img2img samples ``int(min(denoising, 0.999) * steps) + 1`` steps, the steps where
+        hires pass, as is a request numbered in ``first_passes_kept`` (its first pass is in the run
+        folder). img2img samples ``int(min(denoising, 0.999) * steps) + 1`` steps, the steps where
         ``img2img_fix_steps`` is on (``sd_samplers_common.setup_img2img_steps``).
         """
         runs: list[list[int]] = []
-        kept: str | None = None
-        for request in requests:
+        last: str | None = None
+        for number, request in enumerate(requests):
             params = request.params
             steps = int(self._param(params, "steps", 20))
             if self.is_img2img:
@@ -627,12 +620,13 @@ class WebUIBackend(Backend):
                 continue
             if not self._param(params, "enable_hr", False):
                 runs.append([steps])
-                kept = None
+                last = None
                 continue
             second = int(self._param(params, "hr_second_pass_steps", 0) or steps)
             key = self._reuse_key(request)
-            runs.append([second] if key is not None and key == kept else [steps, second])
-            kept = key
+            made = number in first_passes_kept or (key is not None and key == last)
+            runs.append([second] if made else [steps, second])
+            last = key
         return runs
 
     def _param(self, params: dict[str, Any], name: str, default: Any) -> Any:
@@ -764,23 +758,6 @@ def first_pass_unreused(
         return None
     why = first_pass_refusal(host, family)
     return None if why is None else (_first_pass_text(params), why)
-
-
-def unreused_first_passes(
-    plan: Plan, unreused: Callable[[dict[str, Any]], tuple[str, str] | None]
-) -> list[dict[str, Any]]:
-    """``[{"cells": 4, "why": ...}]``: the hires cells that share their first pass with another cell
-    of the plan and still make it themselves, by reason (``unreused`` is ``first_pass_unreused``)."""
-    groups: dict[tuple[str, str], int] = {}
-    for cell in plan.cells:
-        found = unreused(cell.params)
-        if found is not None:
-            groups[found] = groups.get(found, 0) + 1
-    counts: dict[str, int] = {}
-    for (_, why), cells in groups.items():
-        if cells > 1:
-            counts[why] = counts.get(why, 0) + cells
-    return [{"cells": cells, "why": why} for why, cells in counts.items()]
 
 
 def _first_pass_text(params: dict[str, Any]) -> str:

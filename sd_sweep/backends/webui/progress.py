@@ -24,7 +24,7 @@ class WebUIProgress(RunObserver):
     def __init__(
         self,
         state: Any,
-        sampler_runs: Callable[[list[GenerationRequest]], list[list[int]]] | None = None,
+        sampler_runs: Callable[[list[GenerationRequest], frozenset[int]], list[list[int]]] | None = None,
         total_tqdm: Any = None,
     ) -> None:
         self.state = state
@@ -36,12 +36,12 @@ class WebUIProgress(RunObserver):
         self.jobs_before: list[int] = []
         self.steps = 0
 
-    def started(self, plan: Any, todo: list[list[Any]]) -> None:
+    def started(self, plan: Any, todo: list[list[Any]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         self.plan = plan
         self.total = len(plan.cells)
         self.done = self.total - sum(len(batch) for batch in todo)
         if self.sampler_runs is not None:
-            runs = self.sampler_runs([request_for(batch, plan) for batch in todo])
+            runs = self.sampler_runs([request_for(batch, plan) for batch in todo], first_passes_kept)
         else:
             runs = [[int(batch[0].params.get("steps", 20))] for batch in todo]
         self.jobs_before = list(itertools.accumulate((len(r) for r in runs), initial=0))
