@@ -191,3 +191,19 @@ def test_img2img_applies_no_hires_parameter(param: str):
     [problem] = caught.value.problems
     assert problem.field == f"base.{param}"
     assert problem.message.startswith(f"not supported by the sdapi backend ({param})")
+
+
+@pytest.mark.parametrize("forge", [True, False])
+def test_hires_requests_to_forge_keep_its_hires_modules_as_its_ui_does(forge: bool):
+    """Forge's hires pass raises TypeError on its API default ``hr_additional_modules=None``."""
+    app, _ = stock_webui()
+    fields = {"prompt": (str, ""), "enable_hr": (bool, False)}
+    if forge:
+        fields["hr_additional_modules"] = (list, None)
+    serve_txt2img_model(app, fields)
+    with LiveServer(app) as server:
+        backend = SdapiBackend(server.url)
+        hires = payload_of(backend, plan_on(backend, HIRES_BASE, [{"param": "seed", "values": "1"}]), 0)
+        plain = payload_of(backend, plan_on(backend, {"prompt": "a cat", "steps": 2}, []), 0)
+    assert hires.get("hr_additional_modules") == (["Use same choices"] if forge else None)
+    assert "hr_additional_modules" not in plain

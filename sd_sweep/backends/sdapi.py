@@ -15,7 +15,9 @@ the WebUI after each call).
 **Hires fix.** On txt2img each hires parameter (``TXT2IMG_ONLY``) is the request's field of that
 name; the hires pass's ``Use same sampler``/``Use same scheduler`` is left out (the API's None, as
 the WebUI's txt2img tab passes it). Forge's ``hr_cfg`` is applied where the server's txt2img request
-model (in its ``/openapi.json``) has that field, and refused elsewhere. img2img applies none of them.
+model (in its ``/openapi.json``) has that field, and refused elsewhere; where the model has Forge's
+``hr_additional_modules``, a hires request sends its UI's default (``HIRES_SAME_MODULES``), without
+which Forge's hires pass fails. img2img applies none of them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from sd_sweep.backends.http import HTTP, SweepHTTPError
 from sd_sweep.backends.webui.params import (
     HIRES_CFG,
     HIRES_CFG_REFUSAL,
+    HIRES_MODULES,
+    HIRES_SAME_MODULES,
     PROCESSING_FIELDS,
     TXT2IMG_ONLY,
     WEBUI_PARAMS,
@@ -56,6 +60,7 @@ class SdapiBackend(Backend):
         self.mode = mode
         self.calls = 0
         self._caps: Capabilities | None = None
+        self._fields: frozenset[str] | None = None
 
     def _list(self, path: str, *keys: str) -> tuple[str, ...]:
         try:
@@ -114,6 +119,11 @@ class SdapiBackend(Backend):
 
         A field the model lacks is dropped by the API without a word, so only a listed one is swept.
         """
+        if self._fields is None:
+            self._fields = self._read_txt2img_fields()
+        return self._fields
+
+    def _read_txt2img_fields(self) -> frozenset[str]:
         try:
             schema = self.http.json("GET", "/openapi.json")
         except SweepHTTPError as exc:
@@ -147,6 +157,8 @@ class SdapiBackend(Backend):
         for name, (_, same) in HIRES_SAME.items():
             if base.get(name) == same:
                 del base[name]
+        if self.mode == "txt2img" and params.get("enable_hr") and HIRES_MODULES in self._txt2img_fields():
+            base[HIRES_MODULES] = list(HIRES_SAME_MODULES)
         overrides = dict(params.get("override_settings") or {})
         for name, value in params.items():
             if name.startswith("setting:"):

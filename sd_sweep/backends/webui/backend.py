@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 from sd_sweep.backends.webui.params import (
     HIRES_CFG,
     HIRES_CFG_REFUSAL,
+    HIRES_MODULES,
     HIRES_PARAMS,
+    HIRES_SAME_MODULES,
     PROCESSING_FIELDS,
     SECOND_PASS_PARAMS,
     TXT2IMG_ONLY,
@@ -515,10 +517,8 @@ class WebUIBackend(Backend):
             # Forge's hires pass uses hr_cfg, not cfg_scale: where the user's hires CFG follows the CFG, it follows
             # the swept CFG in every cell; a different hires CFG (e.g. 1 for Flux) is kept in every cell.
             pc.hr_cfg = params["cfg_scale"]
-        if self.forge and getattr(pc, "hr_additional_modules", ()) is None:
-            # Forge's hires pass tests ``"Use same choices" in p.hr_additional_modules``: its default None (a ``p``
-            # of the jobs route or of /sdapi/v1) raises TypeError there. Its UI's default keeps the VAE/text encoders.
-            pc.hr_additional_modules = ["Use same choices"]
+        if self.forge and getattr(pc, HIRES_MODULES, ()) is None:
+            setattr(pc, HIRES_MODULES, list(HIRES_SAME_MODULES))
         pc.prompt = list(request.prompts)
         pc.negative_prompt = list(request.negative_prompts)
         pc.seed = [int(s) for s in request.seeds]

@@ -49,6 +49,12 @@ HIRES_CFG = "hr_cfg"
 
 HIRES_CFG_REFUSAL = "this WebUI's txt2img has no hires CFG scale (hr_cfg is a field of Forge's)"
 
+HIRES_MODULES = "hr_additional_modules"
+HIRES_SAME_MODULES = ["Use same choices"]
+"""Forge's hires VAE / text encoders as its UI's default sets them. Its hires pass tests
+``"Use same choices" in p.hr_additional_modules``, which its default None (a ``p`` of an API request)
+makes a TypeError."""
+
 TXT2IMG_ONLY = frozenset(HIRES_PARAMS)
 """What a WebUI applies on txt2img only, in-process or over its API (and ``HIRES_CFG`` where the host has it)."""
 
