@@ -207,3 +207,39 @@ def test_hires_requests_to_forge_keep_its_hires_modules_as_its_ui_does(forge: bo
         plain = payload_of(backend, plan_on(backend, {"prompt": "a cat", "steps": 2}, []), 0)
     assert hires.get("hr_additional_modules") == (["Use same choices"] if forge else None)
     assert "hr_additional_modules" not in plain
+
+
+def test_sampler_aliases_and_schedule_names_are_taken_and_sent_as_the_webui_names_them():
+    app, _ = webui_with_schedulers()
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/sdapi/v1/samplers"]
+
+    @app.get("/sdapi/v1/samplers")
+    def samplers() -> list:
+        return [{"name": "Euler a", "aliases": ["k_euler_a", "k_euler_ancestral"]}, {"name": "Euler", "aliases": None}]
+
+    axes = [{"param": "hr_sampler_name", "values": "k_euler_a"}, {"param": "hr_scheduler", "values": "karras"}]
+    with LiveServer(app) as server:
+        backend = SdapiBackend(server.url)
+        plan = plan_on(backend, {**HIRES_BASE, "sampler_name": "k_euler_ancestral"}, axes)
+        payload = payload_of(backend, plan, 0)
+    assert (payload["sampler_name"], payload["hr_sampler_name"], payload["hr_scheduler"]) == (
+        "Euler a",
+        "Euler a",
+        "Karras",
+    )
+
+
+def test_forge_hires_cfg_follows_the_cells_cfg_where_the_cell_leaves_it_unset():
+    """Forge's UI starts both at 7; its API's default 1 would leave a swept CFG out of the hires pass."""
+    app, _ = stock_webui()
+    serve_txt2img_model(app, {"prompt": (str, ""), "enable_hr": (bool, False), "hr_cfg": (float, 1.0)})
+    with LiveServer(app) as server:
+        backend = SdapiBackend(server.url)
+        swept = plan_on(backend, HIRES_BASE, [{"param": "cfg_scale", "values": "3, 9"}])
+        given = plan_on(backend, {**HIRES_BASE, "hr_cfg": 1}, [{"param": "cfg_scale", "values": "3, 9"}])
+        unset = plan_on(backend, {k: v for k, v in HIRES_BASE.items() if k != "cfg_scale"}, [])
+        plain = plan_on(backend, {"prompt": "a cat", "cfg_scale": 3}, [])
+        assert [payload_of(backend, swept, i)["hr_cfg"] for i in range(2)] == [3, 9]
+        assert [payload_of(backend, given, i)["hr_cfg"] for i in range(2)] == [1, 1]
+        assert payload_of(backend, unset, 0)["hr_cfg"] == 7.0
+        assert "hr_cfg" not in payload_of(backend, plain, 0)

@@ -15,9 +15,11 @@ the WebUI after each call).
 **Hires fix.** On txt2img each hires parameter (``TXT2IMG_ONLY``) is the request's field of that
 name; the hires pass's ``Use same sampler``/``Use same scheduler`` is left out (the API's None, as
 the WebUI's txt2img tab passes it). Forge's ``hr_cfg`` is applied where the server's txt2img request
-model (in its ``/openapi.json``) has that field, and refused elsewhere; where the model has Forge's
-``hr_additional_modules``, a hires request sends its UI's default (``HIRES_SAME_MODULES``), without
-which Forge's hires pass fails. img2img applies none of them.
+model (in its ``/openapi.json``) has that field, and refused elsewhere. A cell that leaves it unset gets
+its CFG scale there, as Forge's UI starts both at 7 (its API's default, 1, would turn the hires pass's
+guidance off and leave a swept CFG out of it). Where the model has Forge's ``hr_additional_modules``,
+a hires request sends its UI's default (``HIRES_SAME_MODULES``), without which Forge's hires pass
+fails. img2img applies none of them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sd_sweep.backends.webui.params import (
     shares_batch,
 )
 from sd_sweep.core.errors import BackendError
-from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS
+from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS, WEBUI_DEFAULTS
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 PARAMS = WEBUI_PARAMS | {"init_images", "mask"}
@@ -62,20 +64,45 @@ class SdapiBackend(Backend):
         self._caps: Capabilities | None = None
         self._fields: frozenset[str] | None = None
 
-    def _list(self, path: str, *keys: str) -> tuple[str, ...]:
+    def _items(self, path: str) -> list[dict[str, Any]]:
+        """The objects of one of the API's lists; none where the server does not serve it."""
         try:
             items = self.http.json("GET", path)
         except SweepHTTPError as exc:
             if exc.status == 404:
-                return ()
+                return []
             raise
-        values: list[str] = []
-        for item in items or []:
-            for key in keys:
-                value = item.get(key) if isinstance(item, dict) else None
-                if isinstance(value, str) and value:
-                    values.append(value)
-        return tuple(dict.fromkeys(values))
+        return [item for item in items or [] if isinstance(item, dict)]
+
+    def _list(self, path: str, *keys: str) -> tuple[str, ...]:
+        values = [item.get(key) for item in self._items(path) for key in keys]
+        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+    def _schedule_types(self) -> tuple[str, ...]:
+        """Schedule types by label, as the WebUI writes them (their names are ``_spellings``)."""
+        labels = [item.get("label") or item.get("name") for item in self._items("/sdapi/v1/schedulers")]
+        return tuple(dict.fromkeys(label for label in labels if isinstance(label, str) and label))
+
+    def _spellings(self) -> dict[str, dict[str, str]]:
+        """A sampler's aliases (``k_euler_a``) to its name, a schedule type's name (``karras``) to its
+        label, as the API lists them: the names the WebUI writes in infotexts (as in-process)."""
+        samplers = {
+            alias: item["name"]
+            for item in self._items("/sdapi/v1/samplers")
+            for alias in item.get("aliases") or ()
+            if isinstance(alias, str) and alias != item.get("name")
+        }
+        schedulers = {
+            item["name"]: item["label"]
+            for item in self._items("/sdapi/v1/schedulers")
+            if isinstance(item.get("name"), str) and item.get("label") not in (None, item["name"])
+        }
+        return {
+            "sampler_name": samplers,
+            "hr_sampler_name": samplers,
+            "scheduler": schedulers,
+            "hr_scheduler": schedulers,
+        }
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
@@ -90,7 +117,7 @@ class SdapiBackend(Backend):
             vaes = self._list("/sdapi/v1/sd-vae", "model_name")
             choices = {
                 "sampler_name": self._list("/sdapi/v1/samplers", "name"),
-                "scheduler": ("Automatic", *self._list("/sdapi/v1/schedulers", "label", "name")),
+                "scheduler": tuple(dict.fromkeys(("Automatic", *self._schedule_types()))),
                 "checkpoint": self._list("/sdapi/v1/sd-models", "title", "model_name"),
                 "vae": ("Automatic", "None", *vaes),
                 "hr_upscaler": self._list("/sdapi/v1/latent-upscale-modes", "name")
@@ -107,6 +134,7 @@ class SdapiBackend(Backend):
                 params=frozenset(params),
                 choices=choices,
                 min_side=64,
+                spellings=self._spellings(),
                 refusals=refusals,
                 implicit=self._loaded_models(),
                 # the stock WebUI's measured table (webui.params.BATCH_EXACTNESS), as in-process
@@ -157,8 +185,12 @@ class SdapiBackend(Backend):
         for name, (_, same) in HIRES_SAME.items():
             if base.get(name) == same:
                 del base[name]
-        if self.mode == "txt2img" and params.get("enable_hr") and HIRES_MODULES in self._txt2img_fields():
-            base[HIRES_MODULES] = list(HIRES_SAME_MODULES)
+        if self.mode == "txt2img" and params.get("enable_hr"):
+            fields = self._txt2img_fields()
+            if HIRES_MODULES in fields:
+                base[HIRES_MODULES] = list(HIRES_SAME_MODULES)
+            if HIRES_CFG in fields and params.get(HIRES_CFG) is None:
+                base[HIRES_CFG] = params.get("cfg_scale", WEBUI_DEFAULTS["cfg_scale"])
         overrides = dict(params.get("override_settings") or {})
         for name, value in params.items():
             if name.startswith("setting:"):

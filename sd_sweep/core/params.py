@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sd_sweep.core.errors import SpecError
 
@@ -92,6 +93,16 @@ HIRES_SECOND_PASS = frozenset(
     }
 )
 """What only the hires pass of a txt2img cell reads: cells differing only in these share a first pass."""
+
+WEBUI_DEFAULTS: dict[str, Any] = {
+    "steps": 20,
+    "cfg_scale": 7.0,
+    "sampler_name": "DPM++ 2M",
+    "scheduler": "Automatic",
+    "width": 512,
+    "height": 512,
+}
+"""What the WebUI (v1.10) uses when a request leaves these out."""
 
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, _configs, quiet_hf_output
 from sd_sweep.core.errors import BackendError, Problem, SpecError
-from sd_sweep.core.params import HIRES_SECOND_PASS, SAME_SAMPLER, SAME_SCHEDULER
+from sd_sweep.core.params import HIRES_SECOND_PASS, SAME_SAMPLER, SAME_SCHEDULER, WEBUI_DEFAULTS
 from sd_sweep.core.ports import Capabilities
 
 if TYPE_CHECKING:
@@ -54,15 +54,7 @@ SUPPORTED_PARAMS = frozenset(
     }
 )
 
-DEFAULTS: dict[str, Any] = {
-    "steps": 20,
-    "cfg_scale": 7.0,
-    "sampler_name": "DPM++ 2M",
-    "scheduler": "Automatic",
-    "width": 512,
-    "height": 512,
-}
-"""What the WebUI (v1.10) uses when a request leaves these out."""
+DEFAULTS = WEBUI_DEFAULTS
 
 HIRES_DEFAULTS: dict[str, Any] = {
     "hr_scale": 2.0,
