@@ -69,3 +69,30 @@ def test_the_terminal_bar_counts_steps_and_images(tmp_path, capsys):
         assert (progress.images, progress.total_images) == (3, 3)
     assert result.state == "finished"
     assert "12/12" in capsys.readouterr().err
+
+
+def test_a_jobs_progress_and_eta_follow_the_sampling_steps():
+    """A job's progress counts steps: the second cell of a group costs only its hires pass."""
+    from sd_sweep.api.jobs import Job, _JobObserver
+
+    class Saves:
+        def _save(self, job):
+            pass
+
+    plan, todo = plan_and_todo()
+    job = Job(id="j", name="hires-progress", mode="txt2img", folder="hires-progress", request={}, state="running")
+    observer = _JobObserver(Saves(), job)
+    observer.started(plan, todo)
+    assert job.sampling_steps_total == 18
+    observer.batch_started(0, todo[0])
+    for step in (1, 2, 3):
+        observer.step(step, 3)
+    assert job.progress == 3 / 18  # the first pass of the group's first cell
+    observer.batch_finished(0, todo[0], 1)
+    assert job.progress == 5 / 18
+    observer.batch_started(1, todo[1])
+    observer.batch_finished(1, todo[1], 1)
+    assert job.progress == 7 / 18  # a hires pass alone: 2 steps, not a sixth of the images
+    resumed = Job(id="k", name="hires-progress", mode="txt2img", folder="hires-progress", request={}, state="running")
+    _JobObserver(Saves(), resumed).started(plan, todo[2:], frozenset({0}))
+    assert resumed.sampling_steps_total == 2 + 5 + 2 + 2

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.core.errors import Problem, SpecError, SweepError
 from sd_sweep.core.ports import Backend, StopSignal
+from sd_sweep.core.progress import StepProgress
 from sd_sweep.core.run import RunObserver, RunResult, describe_cell, run_sweep
 from sd_sweep.core.spec import Spec, spec_from_dict
 from sd_sweep.core.spec_model import NAME_PATTERN, NAME_RULE, Key
@@ -181,6 +182,9 @@ class Job:
     images_todo: int = 0
     images_generated: int = 0
     current_batch_size: int = 0
+    sampling_steps_total: int = 0
+    """The steps this attempt samples (``core.progress.StepProgress``): a reused first pass counts once."""
+    sampling_steps_done: int = 0
     run_started: float | None = None
     """``time.monotonic()`` when this attempt started sampling (for the ETA)."""
     cancel_requested: bool = False
@@ -197,14 +201,13 @@ class Job:
 
     @property
     def progress(self) -> float:
+        """The share of this attempt's sampling steps done, so the ETA follows the work: a hires cell
+        continuing its group's first pass costs only its hires pass."""
         if self.state == "finished":
             return 1.0
-        if not self.images_todo:
+        if not self.sampling_steps_total:
             return 0.0
-        partial = 0.0
-        if self.step and self.steps:
-            partial = self.current_batch_size * min(self.step, self.steps) / self.steps
-        return min(1.0, (self.images_generated + partial) / self.images_todo)
+        return min(1.0, self.sampling_steps_done / self.sampling_steps_total)
 
     @property
     def eta_seconds(self) -> float | None:
@@ -672,10 +675,14 @@ class _JobObserver(RunObserver):
         self.manager = manager
         self.job = job
         self.plan: Plan | None = None
+        self.steps: StepProgress | None = None
 
     def started(self, plan: Plan, todo: list[list[Cell]], first_passes_kept: frozenset[int] = frozenset()) -> None:
         job = self.job
         self.plan = plan
+        self.steps = StepProgress(plan, todo, first_passes_kept)
+        job.sampling_steps_total = self.steps.total
+        job.sampling_steps_done = 0
         job.cells_total = len(plan.cells)
         job.batches_total = len(todo)
         job.batches_done = 0
@@ -698,12 +705,18 @@ class _JobObserver(RunObserver):
         }
         job.current_batch_size = len(cells)
         job.step, job.steps = 0, int(first.params.get("steps", 20))
+        if self.steps is not None:
+            self.steps.batch_started(number)
 
     def step(self, step: int, total: int) -> None:
         self.job.step, self.job.steps = step, total
+        if self.steps is not None:
+            self.job.sampling_steps_done = self.steps.step(step, total)
 
     def batch_finished(self, number: int, cells: list[Cell], saved: int) -> None:
         job = self.job
+        if self.steps is not None:
+            job.sampling_steps_done = self.steps.batch_finished(number)
         job.batches_done = number + 1
         job.images_generated += len(cells)
         job.cells_done += saved

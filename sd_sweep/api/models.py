@@ -109,9 +109,13 @@ class JobStatus(BaseModel):
     batches_total: int = 0
     batches_done: int = 0
     current_cell: dict[str, Any] | None = Field(None, description="id and axis values of the cell now sampling")
-    step: int | None = None
-    steps: int | None = None
-    progress: float = 0.0
+    step: int | None = Field(None, description="the step of the pass now sampling")
+    steps: int | None = Field(None, description="the steps of the pass now sampling")
+    sampling_steps_done: int = 0
+    sampling_steps_total: int = Field(
+        0, description="the steps this run samples: a hires pass that continues a kept first pass counts only its own"
+    )
+    progress: float = Field(0.0, description="sampling_steps_done / sampling_steps_total; the ETA follows it")
     eta_seconds: float | None = None
     errors: list[str] = []
     grids: int = 0

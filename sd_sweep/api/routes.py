@@ -253,6 +253,8 @@ def job_status(manager: JobManager, job: Job) -> dict[str, Any]:
         "current_cell": job.current_cell,
         "step": job.step,
         "steps": job.steps,
+        "sampling_steps_done": job.sampling_steps_done,
+        "sampling_steps_total": job.sampling_steps_total,
         "progress": round(job.progress, 4),
         "eta_seconds": job.eta_seconds,
         "errors": list(job.errors),
