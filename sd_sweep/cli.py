@@ -352,7 +352,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from sd_sweep.remote import run_remote
 
         url = urls[0]
-        code = run_remote(spec, url, run_dir, auth=args.auth, mode=args.mode)
+        code = run_remote(spec, url, run_dir, auth=args.auth, mode=args.mode, as_json=args.json)
         if code is not None:
             return code
         from sd_sweep.backends.sdapi import SdapiBackend
@@ -377,11 +377,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _report(result: RunResult, args: argparse.Namespace) -> None:
-    """The summary as JSON last on stdout; with ``--json`` nothing else there (the text goes to stderr)."""
+    """The summary as text on stdout; with ``--json`` one JSON line there instead (the text goes to stderr)."""
     from sd_sweep.core.run import summary
 
-    _print_result(result, sys.stderr if getattr(args, "json", False) else sys.stdout)
-    print(json.dumps(summary(result)))
+    as_json = bool(getattr(args, "json", False))
+    _print_result(result, sys.stderr if as_json else sys.stdout)
+    if as_json:
+        print(json.dumps(summary(result)))
 
 
 def _check_pixel_budget(args: argparse.Namespace) -> None:

@@ -25,7 +25,13 @@ REMOTE_JOB = "remote-job.json"
 """What a run folder remembers of its server job: url and id (for resume)."""
 
 
-def run_remote(spec: Spec, url: str, run_dir: Path, *, auth: str | None = None, mode: str = "txt2img") -> int | None:
+def run_remote(
+    spec: Spec, url: str, run_dir: Path, *, auth: str | None = None, mode: str = "txt2img", as_json: bool = False
+) -> int | None:
+    """Run ``spec`` as a job of the server's ``/sweep/v1`` routes into ``run_dir``; None where it has none.
+
+    The summary is text on stdout, or with ``as_json`` one JSON line there (the text on stderr).
+    """
     client = SweepClient(url, auth=auth)
     if not client.has_sweep_api():
         return None
@@ -36,13 +42,15 @@ def run_remote(spec: Spec, url: str, run_dir: Path, *, auth: str | None = None, 
     print(f"{spec.name}: job {job['id']} on {client.url} ({job['cells_total']} cells)", file=sys.stderr)
     status = _follow(client, job["id"])
     client.download(job["id"], run_dir)
-    print(f"run folder: {run_dir}")
-    print(f"  state: {status['state']}; {status['cells_done']} of {status['cells_total']} cells done")
+    text = sys.stderr if as_json else sys.stdout
+    print(f"run folder: {run_dir}", file=text)
+    print(f"  state: {status['state']}; {status['cells_done']} of {status['cells_total']} cells done", file=text)
     for error in status.get("errors") or []:
         print(f"  error: {error}", file=sys.stderr)
     if status["state"] in ("interrupted", "cancelled"):
-        print("  run the same command again to resume it")
-    print(json.dumps({"run_dir": str(run_dir), "state": status["state"], "job": job["id"], "url": client.url}))
+        print("  run the same command again to resume it", file=text)
+    if as_json:
+        print(json.dumps({"run_dir": str(run_dir), "state": status["state"], "job": job["id"], "url": client.url}))
     return {"finished": 0, "failed": 1}.get(status["state"], 130)
 
 

@@ -38,9 +38,9 @@ def test_plan_text_names_cells(fake_cli, capsys):
 
 
 def test_run_then_regrid(fake_cli, tmp_path, capsys):
-    assert cli.main(["run", str(EXAMPLE), "--out", str(tmp_path)]) == 0
+    assert cli.main(["run", str(EXAMPLE), "--out", str(tmp_path), "--json"]) == 0
     out = capsys.readouterr().out
-    summary = json.loads(out.strip().splitlines()[-1])
+    summary = json.loads(out)
     assert summary["generated"] == 18
     assert len(summary["grids"]) == 2
     assert cli.main(["grid", str(tmp_path / "quickstart"), "--x", "seed", "--y", "cfg_scale"]) == 0
@@ -97,10 +97,21 @@ def test_grid_names_zipped_axes_by_name_or_param(fake_cli, tmp_path, capsys):
         "  - {param: seed, values: '1, 2'}\n"
         "layout: {x: seed, y: st}\n"
     )
-    assert cli.main(["run", str(spec), "--out", str(tmp_path)]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["grids"]
+    assert cli.main(["run", str(spec), "--out", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["grids"]
     run_dir = str(tmp_path / "zipped")
     assert cli.main(["grid", run_dir, "--x", "st", "--y", "seed"]) == 0
     assert len(capsys.readouterr().out.split()) == 1
     assert cli.main(["grid", run_dir, "--x", "q", "--y", "steps"]) == 2
     assert "layout" in capsys.readouterr().err
+
+
+def test_a_plain_run_prints_text_only_and_json_prints_one_object_only(fake_cli, tmp_path, capsys):
+    assert cli.main(["run", str(EXAMPLE), "--out", str(tmp_path / "text"), "--no-grid"]) == 0
+    text = capsys.readouterr().out
+    assert "run folder:" in text
+    assert not [line for line in text.splitlines() if line.lstrip().startswith("{")]
+    assert cli.main(["run", str(EXAMPLE), "--out", str(tmp_path / "json"), "--no-grid", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["generated"] == 18
+    assert "run folder:" in captured.err

@@ -65,10 +65,10 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
 
     small = spec.read_text().replace('"1-400"', f'"1-{len(done) + 2}"').replace("400}", f"{len(done) + 2}}}")
     spec.write_text(small)
-    again = sweep_process(["run", str(spec), "--out", str(out), "--no-grid"], cache)
+    again = sweep_process(["run", str(spec), "--out", str(out), "--no-grid", "--json"], cache)
     stdout, stderr = again.communicate(timeout=120)
     assert again.returncode == 0, stderr
-    summary = json.loads(stdout.strip().splitlines()[-1])
+    summary = json.loads(stdout)
     assert summary == {**summary, "state": "finished", "generated": 2, "reused": len(done)}
 
 

@@ -30,7 +30,8 @@ def write_spec(tmp_path: Path, doc: dict[str, Any]) -> Path:
 def test_cli_url_runs_a_job_and_downloads_the_run(tmp_path: Path, capsys):
     with live_api(tmp_path / "server", api_auth="me:pw") as api:
         spec = write_spec(tmp_path, SPEC)
-        code = cli.main(["run", str(spec), "--url", api.url, "--auth", "me:pw", "--out", str(tmp_path / "out")])
+        out = str(tmp_path / "out")
+        code = cli.main(["run", str(spec), "--url", api.url, "--auth", "me:pw", "--out", out, "--json"])
         assert code == 0
         run_dir = tmp_path / "out" / "cats"
         manifest = RunStore.open(run_dir).manifest
@@ -39,7 +40,7 @@ def test_cli_url_runs_a_job_and_downloads_the_run(tmp_path: Path, capsys):
         assert (run_dir / manifest["grids"][0]["file"]).exists()
         for entry in manifest["cells"].values():
             assert read_infotext(run_dir / entry["file"]) == entry["infotext"]
-        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        summary = json.loads(capsys.readouterr().out)
         assert summary["state"] == "finished"
         # the same command again: nothing new is generated
         calls = len(api.backend.calls)

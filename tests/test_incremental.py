@@ -225,8 +225,8 @@ def test_cli_run_twice_into_the_same_out_generates_only_the_new_cells(tmp_path: 
 
     def run_cli(*axes, **top):
         path.write_text(yaml.safe_dump({"base": base, "axes": list(axes), **top}))
-        assert cli.main(["run", str(path), "--out", str(tmp_path / "out")]) == 0
-        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert cli.main(["run", str(path), "--out", str(tmp_path / "out"), "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
 
     summary = run_cli(CFG)
     assert (summary["generated"], summary["reused"]) == (2, 0)
