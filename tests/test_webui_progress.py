@@ -141,14 +141,14 @@ def test_a_sweep_resumed_in_the_middle_of_a_group_counts_no_first_pass_it_kept(w
     spec = spec_from_dict(document)
     stop = StopSignal()
     first = backend()
-    interrupted = run_in_session(first, build_plan(spec, first.capabilities()), tmp_path, stop, InterruptAfter(stop, 1))
-    assert (interrupted.state, len(interrupted.generated)) == ("interrupted", 1)
-
-    again = backend()  # as after a restart: only the run folder has seed 1's first pass
     tqdm = webui.shared.total_tqdm
     tqdm.clear()
+    interrupted = run_in_session(first, build_plan(spec, first.capabilities()), tmp_path, stop, InterruptAfter(stop, 1))
+    assert (interrupted.state, len(interrupted.generated)) == ("interrupted", 1)
+    assert tqdm.closed[-1] == (2 + 1, 2 * 2 + 4 * 1)  # closed after the run: the next one starts at 0
+
+    again = backend()  # as after a restart: only the run folder has seed 1's first pass
     resumed = run_in_session(again, build_plan(spec, again.capabilities()), tmp_path, StopSignal())
-    tqdm.clear()
     assert (resumed.state, len(resumed.generated), again.first_passes) == ("finished", 3, 1)
     # seed 1's other hires pass (1 step), then seed 2's first pass (2 steps) and its two hires passes
     assert tqdm.closed[-1] == (1 + 2 + 2 * 1, 5)

@@ -19,23 +19,29 @@ def run_in_session(
     """Run a checked ``plan`` on a WebUI backend with the Sweep settings; the user's settings are restored after.
 
     The WebUI's own progress (``shared.state``, the console's total bar) follows the run, whichever
-    way in started it; ``observer`` gets the run's events as well.
+    way in started it; ``observer`` gets the run's events as well. The console bar is closed after
+    the run, as the WebUI's txt2img and img2img close theirs, so the next run's bar starts at 0.
     """
     from modules import shared
     from sd_sweep.backends.webui import settings
     from sd_sweep.backends.webui.progress import WebUIProgress
 
-    progress = WebUIProgress(shared.state, backend.sampler_runs, getattr(shared, "total_tqdm", None))
-    with backend.session(uses_models=touches_models(plan.spec)):
-        return run_sweep(
-            plan.spec,
-            backend,
-            run_dir,
-            plan=plan,
-            observer=progress if observer is None else ObserverGroup(observer, progress),
-            stop=stop,
-            pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
-        )
+    total_tqdm = getattr(shared, "total_tqdm", None)
+    progress = WebUIProgress(shared.state, backend.sampler_runs, total_tqdm)
+    try:
+        with backend.session(uses_models=touches_models(plan.spec)):
+            return run_sweep(
+                plan.spec,
+                backend,
+                run_dir,
+                plan=plan,
+                observer=progress if observer is None else ObserverGroup(observer, progress),
+                stop=stop,
+                pixel_budget=int(settings.get("sweep_grid_pixel_budget")),
+            )
+    finally:
+        if total_tqdm is not None:
+            total_tqdm.clear()
 
 
 def touches_models(spec: Spec) -> bool:
