@@ -150,3 +150,25 @@ def test_a_job_drives_the_webuis_progress_as_the_script_does(webui_api):
     tqdm.clear()
     # one first pass per seed (2 steps), then each cell's hires pass (1 step) continues it
     assert tqdm.closed[-1] == (2 * 2 + 4 * 1, 8)
+
+
+def test_a_job_started_while_the_webui_loads_its_model_waits_for_that_load(webui_api, monkeypatch):
+    """v1.10.1 loads its model at startup in a thread; ``process_images`` would load it a second time."""
+    from modules import sd_models, shared
+
+    client, _, _ = webui_api
+    events = []
+    model = shared.sd_model
+    monkeypatch.delattr(shared, "sd_model")
+    monkeypatch.setattr(shared, "__getattr__", lambda name: events.append(name) or model, raising=False)
+    reload = sd_models.reload_model_weights
+
+    def reload_after_the_wait(*args, **kwargs):
+        events.append("reload_model_weights")
+        return reload(*args, **kwargs)
+
+    monkeypatch.setattr(sd_models, "reload_model_weights", reload_after_the_wait)
+    status = client.wait(client.submit(SPEC)["id"], poll=0.1, timeout=300)
+    assert status["state"] == "finished"
+    assert "reload_model_weights" in events
+    assert events.index("sd_model") < events.index("reload_model_weights")

@@ -707,6 +707,7 @@ class WebUIBackend(Backend):
         sweep may have switched them.
         """
         shared = _m("shared")
+        _wait_for_startup_model(shared)
         opts = shared.opts
         before = dict(opts.data)
         try:
@@ -729,6 +730,17 @@ class WebUIBackend(Backend):
             _m("sd_vae").reload_vae_weights()
         except Exception:
             log.exception("sd-webui-sweep: could not reload the user's VAE")
+
+
+def _wait_for_startup_model(shared: Any) -> None:
+    """Wait until the model the WebUI loads at startup (in a thread of its own) is there.
+
+    ``process_images`` calls ``sd_models.reload_model_weights()``, which loads a model of its own when
+    none is there yet: a sweep started right after startup then loads it a second time, at the same
+    moment, and fails (v1.10.1: "Cannot copy out of meta tensor"). The WebUI's own routes read
+    ``shared.sd_model`` first (``sd_model=shared.sd_model``), which waits for that load under its lock.
+    """
+    getattr(shared, "sd_model", None)
 
 
 def first_pass_key(
