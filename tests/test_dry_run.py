@@ -70,6 +70,13 @@ def test_plan_without_torch_prints_the_plan(tmp_path: Path):
     assert "run folder sweep-runs/quickstart: nothing there yet, 18 to generate" in out
 
 
+def test_the_hires_example_plans_one_first_pass_per_seed_without_torch(tmp_path: Path):
+    done = without_torch(["plan", str(ROOT / "examples" / "hires.yaml")], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hires: 16 cells in 8 batches on diffusers" in done.stdout
+    assert "56 sampling steps, 2 first passes and 16 hires passes" in done.stdout
+
+
 def test_plan_json_without_torch(tmp_path: Path):
     done = without_torch(["plan", str(EXAMPLE), "--json"], tmp_path)
     assert done.returncode == 0, done.stderr
