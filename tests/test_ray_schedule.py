@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 
 import pytest
@@ -95,3 +96,20 @@ def test_a_lost_worker_gives_its_batch_back_and_may_load_again():
     again = scheduler.next_for("w1")
     assert again.number == job.number
     assert scheduler.next_for("w0") is not None
+
+
+def test_workers_on_one_checkpoint_keep_to_their_own_first_pass_groups():
+    """Two workers, one checkpoint, two hires first-pass groups of four batches each: each worker
+    makes one group's first passes once, instead of taking the batches in turn."""
+    jobs = [Job(i, [cell("a", n=i)], ("a", None), first_pass=f"group {i // 4}") for i in range(8)]
+    scheduler, done = simulate(jobs, ["w0", "w1"], dict.fromkeys(range(8), 1.0))
+    assert sorted(n for _, n in done) == list(range(8))
+    groups_of = {w: [jobs[n].first_pass for ww, n in done if ww == w] for w in ("w0", "w1")}
+    first_passes = sum(1 + sum(a != b for a, b in itertools.pairwise(g)) for g in groups_of.values())
+    assert first_passes == 2
+    assert groups_of["w0"] != groups_of["w1"]
+
+
+def test_batches_without_a_first_pass_key_keep_their_order():
+    scheduler = Scheduler(jobs_of(["a"] * 4), ["w0"])
+    assert [scheduler.next_for("w0").number for _ in range(4)] == [0, 1, 2, 3]

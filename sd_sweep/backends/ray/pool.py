@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sd_sweep.backends.http import SweepHTTPError
 from sd_sweep.backends.ray.schedule import Job, Scheduler, batch_key
 from sd_sweep.core.errors import BackendError, SweepError
+from sd_sweep.core.planner import batch_first_pass_key
 from sd_sweep.core.run import BatchSink, Dispatcher, request_for
 
 if TYPE_CHECKING:
@@ -318,7 +319,11 @@ class _Dispatch:
         self.sink = sink
         self.stop = stop
         names = [spec.name for spec in pool.workers]
-        jobs = [Job(number, cells, batch_key(cells)) for number, cells in enumerate(todo)]
+        first_pass_keys = plan.first_pass_keys
+        jobs = [
+            Job(number, cells, batch_key(cells), first_pass=batch_first_pass_key(cells, first_pass_keys))
+            for number, cells in enumerate(todo)
+        ]
         self.scheduler = Scheduler(jobs, names)
         self.in_flight: dict[Any, _Slot] = {}
         self.queued: dict[str, list[Any]] = {name: [] for name in names}

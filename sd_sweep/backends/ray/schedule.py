@@ -10,6 +10,9 @@ Pure Python (no Ray), so the policy is tested on its own:
   (at least ``min_join_queue`` batches waiting, default one), splitting its remaining work. Joins are limited to
   one per worker, so a run loads at most ``distinct groups + workers`` models (not counting the
   reloads of a worker that was lost and came back).
+* Within a group, a worker takes the next batch of the hires first-pass group it is on
+  (``Job.first_pass``), so the first passes it made serve that group's other batches; else a batch
+  of a first-pass group no other worker is on.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class Job:
     cells: list[Cell]
     key: Hashable
     attempts: int = 0
+    first_pass: Hashable | None = None
+    """The batch's first-pass key (``planner.batch_first_pass_key``): batches with the same one share
+    their first passes on the worker that made them."""
 
 
 class Scheduler:
@@ -57,6 +63,8 @@ class Scheduler:
         self.loaded: dict[str, Hashable] = dict.fromkeys(workers, _UNLOADED)
         self.joins_left = len(workers)
         self.min_join_queue = min_join_queue
+        self.first_pass_of: dict[str, Hashable | None] = {}
+        """The first-pass key of each worker's last batch."""
         self.loads = 0
         """Model switches handed out: a worker's first group, and every change of group after."""
 
@@ -72,7 +80,7 @@ class Scheduler:
         """The next batch for ``worker``, or ``None`` when it should wait (or everything is handed out)."""
         key = self.loaded.get(worker, _UNLOADED)
         if key is not _UNLOADED and self.groups.get(key):
-            return self.groups[key].popleft()
+            return self._take(worker, self.groups[key])
         unclaimed = next((k for k, queue in self.groups.items() if queue and not self.owners[k]), _UNLOADED)
         if unclaimed is not _UNLOADED:
             return self._switch(worker, unclaimed)
@@ -91,7 +99,18 @@ class Scheduler:
         self.owners[key].add(worker)
         self.loaded[worker] = key
         self.loads += 1
-        return self.groups[key].popleft()
+        return self._take(worker, self.groups[key])
+
+    def _take(self, worker: str, queue: deque[Job]) -> Job:
+        """The batch of ``queue`` for ``worker``: of its first-pass group, else of one nobody is on."""
+        mine = self.first_pass_of.get(worker)
+        others = {k for w, k in self.first_pass_of.items() if w != worker and k is not None}
+        chosen = next((job for job in queue if job.first_pass == mine), None) if mine is not None else None
+        if chosen is None:
+            chosen = next((job for job in queue if job.first_pass is None or job.first_pass not in others), queue[0])
+        queue.remove(chosen)
+        self.first_pass_of[worker] = chosen.first_pass
+        return chosen
 
     def leave(self, worker: str) -> None:
         """``worker`` no longer works on its group (it switches, or was lost)."""
@@ -109,3 +128,4 @@ class Scheduler:
         if self.loaded.get(worker, _UNLOADED) is not _UNLOADED:
             self.joins_left += 1
         self.loaded[worker] = _UNLOADED
+        self.first_pass_of.pop(worker, None)
