@@ -243,3 +243,17 @@ def test_forge_hires_cfg_follows_the_cells_cfg_where_the_cell_leaves_it_unset():
         assert [payload_of(backend, given, i)["hr_cfg"] for i in range(2)] == [1, 1]
         assert payload_of(backend, unset, 0)["hr_cfg"] == 7.0
         assert "hr_cfg" not in payload_of(backend, plain, 0)
+
+
+@pytest.mark.parametrize("forge", [True, False])
+def test_batches_follow_the_measured_table_of_the_servers_host(forge: bool, monkeypatch):
+    from sd_sweep.backends import sdapi
+
+    seen = []
+    monkeypatch.setattr(sdapi, "shares_batch", lambda host, *args: seen.append(host) or True)
+    app, _ = stock_webui()
+    fields = {"prompt": (str, ""), **({"hr_additional_modules": (list, None)} if forge else {})}
+    serve_txt2img_model(app, fields)
+    with LiveServer(app) as server:
+        plan_on(SdapiBackend(server.url), {**HIRES_BASE, "batch_size": 2}, [{"param": "seed", "values": "1, 2"}])
+    assert set(seen) == {"forge" if forge else "a1111"}

@@ -137,10 +137,14 @@ class SdapiBackend(Backend):
                 spellings=self._spellings(),
                 refusals=refusals,
                 implicit=self._loaded_models(),
-                # the stock WebUI's measured table (webui.params.BATCH_EXACTNESS), as in-process
-                shares_batch=functools.partial(shares_batch, "a1111", self.mode == "img2img", latent, {}),
+                # the host's measured table (webui.params.BATCH_EXACTNESS), as in-process
+                shares_batch=functools.partial(shares_batch, self._host(), self.mode == "img2img", latent, {}),
             )
         return self._caps
+
+    def _host(self) -> str:
+        """``forge`` where the txt2img request model has Forge's hires modules field, else ``a1111``."""
+        return "forge" if HIRES_MODULES in self._txt2img_fields() else "a1111"
 
     def _txt2img_fields(self) -> frozenset[str]:
         """The fields of the server's txt2img request model, from its OpenAPI schema; none where it serves none.
