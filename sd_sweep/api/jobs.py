@@ -179,9 +179,6 @@ class Job:
     current_cell: dict[str, Any] | None = None
     step: int | None = None
     steps: int | None = None
-    images_todo: int = 0
-    images_generated: int = 0
-    current_batch_size: int = 0
     sampling_steps_total: int = 0
     """The steps this attempt samples (``core.progress.StepProgress``): a reused first pass counts once."""
     sampling_steps_done: int = 0
@@ -686,9 +683,7 @@ class _JobObserver(RunObserver):
         job.cells_total = len(plan.cells)
         job.batches_total = len(todo)
         job.batches_done = 0
-        job.images_todo = sum(len(b) for b in todo)
-        job.images_generated = 0
-        job.cells_reused = job.cells_done = len(plan.cells) - job.images_todo
+        job.cells_reused = job.cells_done = len(plan.cells) - sum(len(b) for b in todo)
         job.run_started = time.monotonic()
         self.manager._save(job)
 
@@ -703,7 +698,6 @@ class _JobObserver(RunObserver):
             "batch": [c.id for c in cells],
             "description": describe_cell(self.plan, first),
         }
-        job.current_batch_size = len(cells)
         job.step, job.steps = 0, int(first.params.get("steps", 20))
         if self.steps is not None:
             self.steps.batch_started(number)
@@ -718,7 +712,6 @@ class _JobObserver(RunObserver):
         if self.steps is not None:
             job.sampling_steps_done = self.steps.batch_finished(number)
         job.batches_done = number + 1
-        job.images_generated += len(cells)
         job.cells_done += saved
         job.step = job.steps = None
         self.manager._save(job)

@@ -43,13 +43,17 @@ from sd_sweep.backends.webui.params import (
     shares_batch,
 )
 from sd_sweep.core.errors import BackendError
-from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS, WEBUI_DEFAULTS
+from sd_sweep.core.params import (
+    HIRES_SAME,
+    SETTING_KEYS,
+    WEBUI_DEFAULTS,
+    with_hires_choices,
+    with_hires_spellings,
+)
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 PARAMS = WEBUI_PARAMS | {"init_images", "mask"}
 PLAIN = (*PROCESSING_FIELDS, "init_images", "mask")
-HIRES_SAME = {"hr_sampler_name": ("sampler_name", SAME_SAMPLER), "hr_scheduler": ("scheduler", SAME_SCHEDULER)}
-"""Per hires sampler field: the first pass's field, whose choices it takes, and its value for "as the first pass"."""
 TXT2IMG_SCHEMA = "StableDiffusionProcessingTxt2Img"
 """The name of the stock API's txt2img request model in ``/openapi.json`` (``modules/api/models.py``)."""
 
@@ -75,34 +79,7 @@ class SdapiBackend(Backend):
         return [item for item in items or [] if isinstance(item, dict)]
 
     def _list(self, path: str, *keys: str) -> tuple[str, ...]:
-        values = [item.get(key) for item in self._items(path) for key in keys]
-        return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
-
-    def _schedule_types(self) -> tuple[str, ...]:
-        """Schedule types by label, as the WebUI writes them (their names are ``_spellings``)."""
-        labels = [item.get("label") or item.get("name") for item in self._items("/sdapi/v1/schedulers")]
-        return tuple(dict.fromkeys(label for label in labels if isinstance(label, str) and label))
-
-    def _spellings(self) -> dict[str, dict[str, str]]:
-        """A sampler's aliases (``k_euler_a``) to its name, a schedule type's name (``karras``) to its
-        label, as the API lists them: the names the WebUI writes in infotexts (as in-process)."""
-        samplers = {
-            alias: item["name"]
-            for item in self._items("/sdapi/v1/samplers")
-            for alias in item.get("aliases") or ()
-            if isinstance(alias, str) and alias != item.get("name")
-        }
-        schedulers = {
-            item["name"]: item["label"]
-            for item in self._items("/sdapi/v1/schedulers")
-            if isinstance(item.get("name"), str) and item.get("label") not in (None, item["name"])
-        }
-        return {
-            "sampler_name": samplers,
-            "hr_sampler_name": samplers,
-            "scheduler": schedulers,
-            "hr_scheduler": schedulers,
-        }
+        return _values(self._items(path), *keys)
 
     def capabilities(self) -> Capabilities:
         if self._caps is None:
@@ -114,31 +91,29 @@ class SdapiBackend(Backend):
                     params.add(HIRES_CFG)
                 else:
                     refusals[HIRES_CFG] = HIRES_CFG_REFUSAL
-            vaes = self._list("/sdapi/v1/sd-vae", "model_name")
+            samplers, schedulers = self._items("/sdapi/v1/samplers"), self._items("/sdapi/v1/schedulers")
+            latent = self._list("/sdapi/v1/latent-upscale-modes", "name")
             choices = {
-                "sampler_name": self._list("/sdapi/v1/samplers", "name"),
-                "scheduler": tuple(dict.fromkeys(("Automatic", *self._schedule_types()))),
+                "sampler_name": _values(samplers, "name"),
+                "scheduler": tuple(dict.fromkeys(("Automatic", *_schedule_types(schedulers)))),
                 "checkpoint": self._list("/sdapi/v1/sd-models", "title", "model_name"),
-                "vae": ("Automatic", "None", *vaes),
-                "hr_upscaler": self._list("/sdapi/v1/latent-upscale-modes", "name")
-                + self._list("/sdapi/v1/upscalers", "name"),
+                "vae": ("Automatic", "None", *self._list("/sdapi/v1/sd-vae", "model_name")),
+                "hr_upscaler": latent + self._list("/sdapi/v1/upscalers", "name"),
                 "styles": self._list("/sdapi/v1/prompt-styles", "name"),
             }
             choices = {k: v for k, v in choices.items() if v and v != ("Automatic",)}
-            for name, (first, same) in HIRES_SAME.items():
-                if first in choices:
-                    choices[name] = (same, *choices[first])
-            latent = frozenset(self._list("/sdapi/v1/latent-upscale-modes", "name"))
             self._caps = Capabilities(
                 name="sdapi",
                 params=frozenset(params),
-                choices=choices,
+                choices=with_hires_choices(choices),
                 min_side=64,
-                spellings=self._spellings(),
+                spellings=with_hires_spellings(_spellings(samplers, schedulers)),
                 refusals=refusals,
                 implicit=self._loaded_models(),
                 # the host's measured table (webui.params.BATCH_EXACTNESS), as in-process
-                shares_batch=functools.partial(shares_batch, self._host(), self.mode == "img2img", latent, {}),
+                shares_batch=functools.partial(
+                    shares_batch, self._host(), self.mode == "img2img", frozenset(latent), {}
+                ),
             )
         return self._caps
 
@@ -297,3 +272,32 @@ class SdapiBackend(Backend):
                         on_step(min(step, steps), steps)
             except Exception:  # noqa: PERF203 - progress is best effort
                 continue
+
+
+def _values(items: list[dict[str, Any]], *keys: str) -> tuple[str, ...]:
+    """The non-empty text values of ``keys`` in the API's list ``items``, once each, in order."""
+    values = [item.get(key) for item in items for key in keys]
+    return tuple(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+
+
+def _schedule_types(schedulers: list[dict[str, Any]]) -> tuple[str, ...]:
+    """Schedule types by label, as the WebUI writes them (their names are ``_spellings``)."""
+    labels = [item.get("label") or item.get("name") for item in schedulers]
+    return tuple(dict.fromkeys(label for label in labels if isinstance(label, str) and label))
+
+
+def _spellings(samplers: list[dict[str, Any]], schedulers: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """A sampler's aliases (``k_euler_a``) to its name, a schedule type's name (``karras``) to its
+    label, as the API lists them: the names the WebUI writes in infotexts (as in-process)."""
+    sampler_names = {
+        alias: item["name"]
+        for item in samplers
+        for alias in item.get("aliases") or ()
+        if isinstance(alias, str) and alias != item.get("name")
+    }
+    schedule_labels = {
+        item["name"]: item["label"]
+        for item in schedulers
+        if isinstance(item.get("name"), str) and item.get("label") not in (None, item["name"])
+    }
+    return {"sampler_name": sampler_names, "scheduler": schedule_labels}

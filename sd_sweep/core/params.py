@@ -109,6 +109,26 @@ SAME_SCHEDULER = "Use same scheduler"
 """The WebUI's ``hr_sampler_name`` and ``hr_scheduler`` values for "as the first pass" (``modules/txt2img.py``
 passes them on as None)."""
 
+HIRES_SAME: dict[str, tuple[str, str]] = {
+    "hr_sampler_name": ("sampler_name", SAME_SAMPLER),
+    "hr_scheduler": ("scheduler", SAME_SCHEDULER),
+}
+"""Per hires sampler field: the first pass's field, whose choices and spellings it takes, and its value
+for "as the first pass"."""
+
+
+def with_hires_choices(choices: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """``choices`` with the hires sampler fields' (``HIRES_SAME``): "as the first pass", then the first pass's."""
+    hires = {name: (same, *choices[first]) for name, (first, same) in HIRES_SAME.items() if first in choices}
+    return {**choices, **hires}
+
+
+def with_hires_spellings(spellings: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """``spellings`` with the hires sampler fields', the first pass's fields' (``HIRES_SAME``)."""
+    hires = {name: spellings[first] for name, (first, _) in HIRES_SAME.items() if first in spellings}
+    return {**spellings, **hires}
+
+
 NETWORK_TYPES = ("lora", "lyco", "hypernet")
 """Extra-network tag names whose weight an axis ``<type>:<name>`` sweeps."""
 

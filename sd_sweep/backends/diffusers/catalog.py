@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sd_sweep.backends.diffusers.tiny_model import TINY_MODEL_NAME, _configs, quiet_hf_output
 from sd_sweep.core.errors import BackendError, Problem, SpecError
-from sd_sweep.core.params import HIRES_SECOND_PASS, SAME_SAMPLER, SAME_SCHEDULER, WEBUI_DEFAULTS
+from sd_sweep.core.params import HIRES_SECOND_PASS, SAME_SAMPLER, SAME_SCHEDULER, WEBUI_DEFAULTS, with_hires_choices
 from sd_sweep.core.ports import Capabilities
 
 if TYPE_CHECKING:
@@ -469,12 +469,9 @@ class DiffusersCatalog:
             multiple, min_side = model_geometry(self.model)
             folders = self.folders
             params = set(SUPPORTED_PARAMS)
-            samplers, schedules = self.available_samplers(), self.available_schedules()
             choices = {
-                "sampler_name": samplers,
-                "scheduler": schedules,
-                "hr_sampler_name": (SAME_SAMPLER, *samplers),
-                "hr_scheduler": (SAME_SCHEDULER, *schedules),
+                "sampler_name": self.available_samplers(),
+                "scheduler": self.available_schedules(),
                 "hr_upscaler": (*LATENT_UPSCALERS, *PIXEL_UPSCALERS),
             }
             if folders.models_dir is not None:
@@ -488,7 +485,7 @@ class DiffusersCatalog:
             self._capabilities = Capabilities(
                 name="diffusers",
                 params=frozenset(params),
-                choices=choices,
+                choices=with_hires_choices(choices),
                 size_multiple=multiple,
                 min_side=min_side,
                 max_side=4096,

@@ -39,7 +39,7 @@ from sd_sweep.backends.webui.params import (
     shares_batch,
 )
 from sd_sweep.core.errors import BackendError, Problem, SpecError
-from sd_sweep.core.params import SAME_SAMPLER, SAME_SCHEDULER, SETTING_KEYS
+from sd_sweep.core.params import HIRES_SAME, SETTING_KEYS, with_hires_choices, with_hires_spellings
 from sd_sweep.core.ports import Backend, Capabilities, GeneratedImage, GenerationRequest, StepCallback, StopSignal
 
 if TYPE_CHECKING:
@@ -286,31 +286,23 @@ class WebUIBackend(Backend):
             params.discard("vae")
             refusals["vae"] = FORGE_VAE_REFUSAL
         params |= {HOST_PREFIX + label for label in self._host}
-        samplers, schedulers = self._samplers(), self._schedulers()
-        sampler_spellings, scheduler_spellings = self._sampler_spellings(), self._scheduler_spellings()
         choices = {
-            "sampler_name": samplers,
-            "scheduler": schedulers,
-            "hr_sampler_name": (SAME_SAMPLER, *samplers),
-            "hr_scheduler": (SAME_SCHEDULER, *schedulers),
+            "sampler_name": self._samplers(),
+            "scheduler": self._schedulers(),
             "checkpoint": self._checkpoints(),
             "vae": ("Automatic", "None", *self._vaes()),
             "hr_upscaler": self._upscalers(shared),
             "styles": tuple(getattr(getattr(shared, "prompt_styles", None), "styles", {}) or {}),
         }
+        spellings = {"sampler_name": self._sampler_spellings(), "scheduler": self._scheduler_spellings()}
         return Capabilities(
             name=self.name,
             params=frozenset(params),
-            choices=choices,
+            choices=with_hires_choices(choices),
             size_multiple=8,
             min_side=64,
             max_side=4096,
-            spellings={
-                "sampler_name": sampler_spellings,
-                "hr_sampler_name": sampler_spellings,
-                "scheduler": scheduler_spellings,
-                "hr_scheduler": scheduler_spellings,
-            },
+            spellings=with_hires_spellings(spellings),
             refusals=refusals,
             implicit=self._implicit(shared),
             shares_batch=self._shares_batch(shared),
@@ -370,18 +362,20 @@ class WebUIBackend(Backend):
             self._input_digest_cache = digest.hexdigest()[:16]
         return self._input_digest_cache
 
-    def _samplers(self) -> tuple[str, ...]:
+    @staticmethod
+    def _listed_samplers() -> list[Any]:
+        """The samplers the WebUI lists (``visible_samplers``, else all of them)."""
         sd_samplers = _m("sd_samplers")
         visible = getattr(sd_samplers, "visible_samplers", None)
-        items = visible() if callable(visible) else getattr(sd_samplers, "all_samplers", [])
-        return tuple(dict.fromkeys(s.name for s in items))
+        return list(visible() if callable(visible) else getattr(sd_samplers, "all_samplers", []))
+
+    def _samplers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.name for s in self._listed_samplers()))
 
     def _sampler_spellings(self) -> dict[str, str]:
         """The aliases of the listed samplers (``k_euler_a``), each to its sampler's name, which the
         WebUI writes in infotexts (``sd_samplers.samplers_map`` reads them)."""
-        sd_samplers = _m("sd_samplers")
-        visible = getattr(sd_samplers, "visible_samplers", None)
-        items = visible() if callable(visible) else getattr(sd_samplers, "all_samplers", [])
+        items = self._listed_samplers()
         return {alias: s.name for s in items for alias in (getattr(s, "aliases", None) or ()) if alias != s.name}
 
     def _schedulers(self) -> tuple[str, ...]:
@@ -401,19 +395,13 @@ class WebUIBackend(Backend):
             return {}
         return {s.name: s.label for s in sd_schedulers.schedulers if getattr(s, "label", s.name) != s.name}
 
-    def _apply_samplers(self, pc: Any, params: dict[str, Any]) -> None:
-        """The sampler and schedule type of both passes, as the plan names them (the WebUI's names,
-        ``Capabilities.spellings``); the hires pass's ``Use same ...`` as None, as the WebUI's txt2img
-        passes it."""
-        for name, same in (
-            ("sampler_name", None),
-            ("scheduler", None),
-            ("hr_sampler_name", SAME_SAMPLER),
-            ("hr_scheduler", SAME_SCHEDULER),
-        ):
-            if name in params and hasattr(self.p, name):
-                value = params[name]
-                setattr(pc, name, None if same is not None and value == same else value)
+    @staticmethod
+    def _apply_hires_same(pc: Any, params: dict[str, Any]) -> None:
+        """The hires pass's ``Use same sampler``/``Use same scheduler`` as None, as the WebUI's txt2img
+        passes it (the plan already names every sampler and schedule type as the WebUI does)."""
+        for name, (_, same) in HIRES_SAME.items():
+            if params.get(name) == same and hasattr(pc, name):
+                setattr(pc, name, None)
 
     def _checkpoints(self) -> tuple[str, ...]:
         sd_models = _m("sd_models")
@@ -495,7 +483,7 @@ class WebUIBackend(Backend):
         for name in PROCESSING_FIELDS:
             if name in params and (hasattr(p, name) or name in ("restore_faces", "tiling")):
                 setattr(pc, name, params[name])
-        self._apply_samplers(pc, params)
+        self._apply_hires_same(pc, params)
         if "styles" in params:
             pc.styles = list(params["styles"])
         overrides = dict(params.get("override_settings") or {})
