@@ -129,11 +129,7 @@ def build_tiny_pipeline_dir(target: str | Path, *, seed: int = 0, size: str = "t
             unet = UNet2DConditionModel(**configs["unet"])
             vae = AutoencoderKL(**configs["vae"])
             text_encoder = CLIPTextModel(text_config)
-            for model in (unet, vae, text_encoder):
-                _perturb_norms(model)
-            _boost_cross_attention(unet)
-            _linear_unet_output(unet)
-            _smooth_decoder(vae)
+            _shape_weights(unet, vae, [text_encoder])
 
         if size == "sd15":
             unet, vae, text_encoder = unet.half(), vae.half(), text_encoder.half()
@@ -302,6 +298,15 @@ def _perturb_norms(model: Any) -> None:
                 module.weight.copy_(1.0 + _NORM_NOISE * torch.randn_like(module.weight))
                 if module.bias is not None:
                     module.bias.copy_(_NORM_NOISE * torch.randn_like(module.bias))
+
+
+def _shape_weights(unet: Any, vae: Any, text_encoders: list[Any]) -> None:
+    """Shape a tiny model's random weights so its images change visibly with every parameter."""
+    for model in (unet, vae, *text_encoders):
+        _perturb_norms(model)
+    _boost_cross_attention(unet)
+    _linear_unet_output(unet)
+    _smooth_decoder(vae)
 
 
 def _boost_cross_attention(unet: Any) -> None:
@@ -564,11 +569,7 @@ def build_tiny_family_dir(target: str | Path, family: str, *, seed: int = 0) -> 
                 text_encoder = CLIPTextModel(text_config("text_encoder", special["eos_token_id"]))
                 text_encoder_2 = CLIPTextModelWithProjection(text_config("text_encoder_2", 0))
                 models += [text_encoder, text_encoder_2]
-            for model in models:
-                _perturb_norms(model)
-            _boost_cross_attention(unet)
-            _linear_unet_output(unet)
-            _smooth_decoder(vae)
+            _shape_weights(unet, vae, models[2:])
         if family == "sd2":
             pipe: Any = StableDiffusionPipeline(
                 vae=vae,
